@@ -1,0 +1,116 @@
+"""The one settings object, read from the environment and `.env` at the edge (CLI, UI).
+
+Library code receives a `Settings` instance; it never reads `os.environ` itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal[
+    "dense",
+    "bm25",
+    "hybrid",
+    "dense+colbert",
+    "bm25+colbert",
+    "hybrid+colbert",
+    "hybrid+colbert+rrf",
+    "muvera+colbert",
+]
+MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
+
+DEFAULT_DENSE_MODEL = "BAAI/bge-small-en-v1.5"
+DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
+DEFAULT_COLBERT_MODEL = "answerdotai/answerai-colbert-small-v1"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the environment variable that sets it.
+
+    >>> s = Settings(data_dir="/tmp/msrag", top_k=3)
+    >>> s.store_path.name
+    'msrag'
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MSRAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    data_dir: Path = Field(Path(".msrag"), description="Where the embedded store lives.")
+    collection: str = Field("msrag", description="Collection (server) or shard folder (embedded).")
+    qdrant_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("QDRANT_URL", "MSRAG_QDRANT_URL"),
+        description="Qdrant server/cluster URL; unset = embedded qdrant-edge store.",
+    )
+    qdrant_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("QDRANT_API_KEY", "MSRAG_QDRANT_API_KEY")
+    )
+
+    # --- encoders: a fastembed model name, or a local directory ----------------------------
+    dense_model: str = DEFAULT_DENSE_MODEL
+    sparse_model: str = DEFAULT_SPARSE_MODEL
+    colbert_model: str = DEFAULT_COLBERT_MODEL
+    models_cache_dir: Path | None = Field(
+        None, description="fastembed download cache for named models (default: fastembed's)."
+    )
+    encode_batch_size: int = Field(32, ge=1)
+
+    # --- collection layout options (changing one needs a re-index) ------------------------
+    colbert_datatype: Literal["float32", "float16", "uint8"] = "float32"
+    colbert_quantization: Literal["none", "int8"] = "none"
+    colbert_on_disk: bool = False
+    dense_quantization: Literal["none", "int8"] = "none"
+    pool_factor: int = Field(1, ge=1, le=8, description="Token pooling factor at index time.")
+    muvera: bool = Field(False, description="Store a MUVERA vector for the muvera+colbert mode.")
+
+    # --- chunking ----------------------------------------------------------------------------
+    chunk_tokens: int = Field(256, ge=16)
+    chunk_overlap: int = Field(32, ge=0)
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
+
+    # --- query ---------------------------------------------------------------------------------
+    mode: Mode = "hybrid+colbert"
+    top_k: int = Field(5, ge=1, le=1000)
+    prefetch_limit: int = Field(100, ge=1, le=10_000)
+    rrf_k: int = Field(2, ge=1, description="RRF constant: 1/(k + rank). Qdrant's default is 2.")
+
+    # --- assistant / LLM -----------------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "MSRAG_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "MSRAG_OPENAI_BASE_URL")
+    )
+    llm_model: str = "gpt-4o-mini"
+    llm_context_window: int = Field(8192, ge=512)
+    llm_answer_tokens: int = Field(768, ge=16, description="Reserved for the answer.")
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    llm_timeout: float = Field(60.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    max_question_chars: int = Field(4000, ge=100)
+    min_rerank_score: float | None = Field(
+        None,
+        description="Below this top rerank score the assistant says it found nothing relevant "
+        "(unset = the calibrated default for the mode).",
+    )
+    prompts_dir: Path | None = Field(None, description="Prompt templates (default: ./prompts).")
+
+    @field_validator("qdrant_url", "openai_base_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @property
+    def store_path(self) -> Path:
+        """The embedded shard's folder."""
+        return self.data_dir / self.collection
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None

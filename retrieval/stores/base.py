@@ -1,0 +1,51 @@
+"""The interface both store adapters implement (embedded qdrant-edge and Qdrant server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from retrieval.schema import Layout
+from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan
+
+
+class Store(Protocol):
+    """A Qdrant collection with our layout. Both adapters give identical results for a plan."""
+
+    layout: Layout
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:
+        """Insert or replace points (ids come from the chunks) durably."""
+        ...
+
+    def delete(self, filter: Filter) -> None:
+        """Delete every point matching the filter."""
+        ...
+
+    def query(self, plan: QueryPlan) -> list[Passage]:
+        """Run the plan as ONE universal query; passages best first, `rank` from 1."""
+        ...
+
+    def count(self, filter: Filter | None = None) -> int:
+        """Exact number of points (matching the filter)."""
+        ...
+
+    def scroll_payloads(
+        self, fields: Sequence[str], filter: Filter | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every point's id and the selected payload fields (for ingest bookkeeping, stats)."""
+        ...
+
+    def optimize(self) -> None:
+        """Build indexes after a bulk load (no-op where the engine does it itself)."""
+        ...
+
+    def describe(self) -> str:
+        """Where the data lives, for humans: 'embedded store at …' or 'Qdrant server at …'."""
+        ...
+
+    def disk_bytes(self) -> int | None:
+        """Bytes on disk, where known."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,147 @@
+"""Small typed values that cross module boundaries inside `retrieval/` and up to `assistant/`.
+
+`Chunk` flows ingest → store, `ChunkVectors` encoders → store, `QueryPlan` retriever → store
+adapter, `Passage` store → retriever → assistant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from retrieval.settings import Mode
+
+# Payload keys every point carries (the collection layout indexes `source` and `doc_id`).
+PAYLOAD_FIELDS: tuple[str, ...] = (
+    "doc_id",
+    "source",
+    "title",
+    "text",
+    "chunk_index",
+    "chunk_count",
+    "char_start",
+    "char_end",
+    "page",
+    "heading",
+    "file_hash",
+)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One passage of one document, as stored (one Qdrant point)."""
+
+    id: str  # stable UUID derived from source + chunk index + content
+    doc_id: str
+    source: str  # file path or URL the user recognises
+    title: str
+    text: str
+    chunk_index: int
+    chunk_count: int  # chunks in this version of the document; lets ingest detect partial files
+    char_start: int  # offsets into the document's extracted text
+    char_end: int
+    file_hash: str  # content hash of the whole document version
+    page: int | None = None
+    heading: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in PAYLOAD_FIELDS}
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class ChunkVectors:
+    """The vectors of one chunk (or one query): what the encoders produce."""
+
+    dense: np.ndarray | None = None  # [dim]
+    sparse: SparseVector | None = None
+    colbert: np.ndarray | None = None  # [tokens, dim]
+    muvera: np.ndarray | None = None  # [muvera_dim]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Engine-neutral payload filter: every key must match (a list means any of its values)."""
+
+    must: dict[str, str | int | list[str] | list[int]] = field(default_factory=dict)
+    must_not: dict[str, str | int | list[str] | list[int]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.must or self.must_not)
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """One logical universal query; each store adapter renders it for its engine."""
+
+    mode: Mode
+    query: ChunkVectors
+    top_k: int = 10
+    prefetch_limit: int = 100
+    rrf_k: int = 2
+    filter: Filter | None = None
+    with_vectors: bool = False  # return stored colbert vectors (for the alignment view)
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with its score and everything needed to cite it."""
+
+    id: str
+    score: float
+    text: str
+    doc_id: str
+    source: str
+    title: str
+    chunk_index: int
+    char_start: int
+    char_end: int
+    page: int | None = None
+    heading: str | None = None
+    rank: int = 0
+    mode: str = ""
+    colbert: np.ndarray | None = None  # stored token vectors, when the plan asked for them
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(
+        cls, id: str, score: float, payload: dict[str, Any], **kwargs: Any
+    ) -> Passage:
+        return cls(
+            id=str(id),
+            score=float(score),
+            text=payload.get("text", ""),
+            doc_id=str(payload.get("doc_id", "")),
+            source=payload.get("source", ""),
+            title=payload.get("title", ""),
+            chunk_index=int(payload.get("chunk_index", 0)),
+            char_start=int(payload.get("char_start", 0)),
+            char_end=int(payload.get("char_end", 0)),
+            page=payload.get("page"),
+            heading=payload.get("heading"),
+            **kwargs,
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """What a LlamaIndex node carries: every source field and the score of this stage."""
+        return {
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "title": self.title,
+            "chunk_index": self.chunk_index,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            "page": self.page,
+            "heading": self.heading,
+            "score": self.score,
+            "rank": self.rank,
+            "mode": self.mode,
+            **self.extra,
+        }
