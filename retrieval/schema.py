@@ -7,10 +7,13 @@ opened, so a store built with one configuration is never queried with vectors of
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval.errors import LayoutMismatchError
 from retrieval.settings import Settings
+
+if TYPE_CHECKING:
+    from retrieval.encoders import Encoders
 
 DENSE = "dense"
 BM25 = "bm25"
@@ -88,3 +91,14 @@ class Layout:
                 + "\nRe-index it with `msrag reindex` (re-encodes the stored text with the current "
                 "settings), or point MSRAG_DATA_DIR / MSRAG_COLLECTION at another collection."
             )
+
+
+def layout_for(settings: Settings, encoders: Encoders) -> Layout:
+    """The layout these settings and these loaded encoders produce."""
+    return Layout.from_settings(
+        settings,
+        model_ids=encoders.model_ids,
+        dense_dim=encoders.dense_dim,
+        colbert_dim=encoders.colbert_dim,
+        muvera_dim=getattr(encoders, "muvera_dim", None),
+    )

@@ -1,0 +1,276 @@
+"""fastembed encoders for the three vectors of a point: dense, BM25 sparse and late-interaction tokens.
+
+Each model is a fastembed name (downloaded by fastembed on first use, for users with internet) or a
+local directory (air-gapped machines, tests, CI). A local directory may hold `msrag-model.json`:
+`{"kind": "token-vectors"}` marks a plain transformer (e.g. MiniLM) whose token outputs serve as
+ColBERT-style multivectors; `{"base_model": "<fastembed name>"}` marks a local copy of a model
+fastembed knows. When dense and late-interaction point at the same token-vector directory, the
+transformer runs once per batch and both outputs are derived from that one pass.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from fastembed import LateInteractionTextEmbedding, SparseTextEmbedding, TextEmbedding
+from fastembed.common.model_description import DenseModelDescription, ModelSource, PoolingType
+from fastembed.late_interaction.colbert import Colbert
+
+from retrieval.errors import ModelUnavailableError
+from retrieval.settings import Settings
+from retrieval.types import ChunkVectors, SparseVector
+
+_MANIFEST = "msrag-model.json"
+
+
+def _local_dir(name: str) -> Path | None:
+    path = Path(name).expanduser()
+    return path.resolve() if path.is_dir() else None
+
+
+def _manifest(path: Path) -> dict[str, Any]:
+    file = path / _MANIFEST
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
+def _hidden_size(path: Path) -> int:
+    config = path / "config.json"
+    if not config.exists():
+        raise ModelUnavailableError(f"{path} has no config.json; cannot tell the vector size.")
+    return int(json.loads(config.read_text())["hidden_size"])
+
+
+def _model_id(name: str) -> str:
+    """A location-independent identity, recorded in the collection layout."""
+    local = _local_dir(name)
+    if local is None:
+        return name
+    base = _manifest(local).get("base_model")
+    return base or f"local:{local.name}"
+
+
+class _TokenVectors(Colbert):
+    """A plain transformer's token outputs as multivectors (no ColBERT marker tokens or [MASK]
+    query expansion: the model was never trained with them). fastembed still drops punctuation
+    and L2-normalises document tokens."""
+
+    MIN_QUERY_LENGTH = None
+    RESERVED_MARKER_TOKENS = 0
+    _registry: ClassVar[list[DenseModelDescription]] = []
+
+    @classmethod
+    def _list_supported_models(cls) -> list[DenseModelDescription]:
+        return cls._registry
+
+    @classmethod
+    def register(cls, name: str, dim: int) -> None:
+        if not any(d.model == name for d in cls._registry):
+            cls._registry.append(
+                DenseModelDescription(
+                    model=name, dim=dim, description="local token vectors", license="see model",
+                    size_in_GB=0.0, sources=ModelSource(hf=name), model_file="model.onnx",
+                )
+            )
+
+    def _preprocess_onnx_input(
+        self, onnx_input: dict[str, np.ndarray], is_doc: bool = True, **kwargs: Any
+    ) -> dict[str, np.ndarray]:
+        return onnx_input
+
+
+def _mean_pool_normalized(output: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    mask3 = mask[..., None].astype(output.dtype)
+    pooled = (output * mask3).sum(axis=1) / np.maximum(mask3.sum(axis=1), 1e-9)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+def _normalize_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class TokenMatch:
+    """For one query token: the passage token it matched best (MaxSim) and how strongly."""
+
+    query_token: str
+    start: int  # character span of the matched token in the passage text
+    end: int
+    score: float
+
+
+class Encoders:
+    """The three encoders of a collection, built from settings.
+
+    >>> enc = Encoders(Settings())  # doctest: +SKIP
+    >>> v = enc.encode_query("what is late interaction?")  # doctest: +SKIP
+    >>> v.colbert.shape  # doctest: +SKIP
+    (8, 96)
+    """
+
+    def __init__(self, settings: Settings, *, threads: int | None = None) -> None:
+        self.batch_size = settings.encode_batch_size
+        cache = str(settings.models_cache_dir) if settings.models_cache_dir else None
+        self.model_ids = {
+            "dense": _model_id(settings.dense_model),
+            "bm25": _model_id(settings.sparse_model),
+            "colbert": _model_id(settings.colbert_model),
+        }
+        try:
+            self._sparse = self._load_sparse(settings.sparse_model, cache)
+            dense_dir = _local_dir(settings.dense_model)
+            colbert_dir = _local_dir(settings.colbert_model)
+            self._tokens: _TokenVectors | None = None
+            self._dense: TextEmbedding | None = None
+            self._late: LateInteractionTextEmbedding | None = None
+            if colbert_dir is not None and _manifest(colbert_dir).get("kind") == "token-vectors":
+                name = f"msrag-local/{colbert_dir.name}"
+                self.colbert_dim = _hidden_size(colbert_dir)
+                _TokenVectors.register(name, self.colbert_dim)
+                self._tokens = _TokenVectors(
+                    name, cache_dir=cache, threads=threads, specific_model_path=str(colbert_dir)
+                )
+            else:
+                self._late = self._load_late(settings.colbert_model, cache, threads)
+                self.colbert_dim = int(self._late.embedding_size)
+            # The shared backbone: one transformer pass gives both dense and token vectors.
+            self.shared_backbone = self._tokens is not None and dense_dir == colbert_dir
+            if self.shared_backbone:
+                self.dense_dim = self.colbert_dim
+            else:
+                self._dense = self._load_dense(settings.dense_model, cache, threads)
+                self.dense_dim = int(self._dense.embedding_size)
+        except ModelUnavailableError:
+            raise
+        except Exception as exc:  # fastembed's own errors are long and mention hubs
+            raise ModelUnavailableError(
+                f"Could not load the embedding models ({exc}). With no internet, build local "
+                "copies with `msrag models offline` and append the printed lines to .env."
+            ) from exc
+
+    # --- loading -----------------------------------------------------------------------------
+    @staticmethod
+    def _load_sparse(name: str, cache: str | None) -> SparseTextEmbedding:
+        local = _local_dir(name)
+        if local is None:
+            return SparseTextEmbedding(name, cache_dir=cache)
+        model = _manifest(local).get("base_model", "Qdrant/bm25")
+        encoder = SparseTextEmbedding(model, cache_dir=cache, specific_model_path=str(local))
+        # fastembed treats a missing stopword file as "no stopwords": refuse that silently-worse setup
+        stopwords = getattr(encoder.model, "stopwords", None)
+        if stopwords is not None and not stopwords:
+            raise ModelUnavailableError(
+                f"{local} has no stopword list (english.txt); rebuild it with `msrag models offline`."
+            )
+        return encoder
+
+    @staticmethod
+    def _load_dense(name: str, cache: str | None, threads: int | None) -> TextEmbedding:
+        local = _local_dir(name)
+        if local is None:
+            return TextEmbedding(name, cache_dir=cache, threads=threads)
+        manifest = _manifest(local)
+        if "base_model" in manifest:
+            return TextEmbedding(
+                manifest["base_model"], cache_dir=cache, threads=threads,
+                specific_model_path=str(local),
+            )
+        custom = f"msrag-local/{local.name}-dense"
+        if not any(m["model"] == custom for m in TextEmbedding.list_supported_models()):
+            TextEmbedding.add_custom_model(
+                model=custom,
+                pooling=PoolingType.CLS if manifest.get("pooling") == "cls" else PoolingType.MEAN,
+                normalization=manifest.get("normalization", True),
+                sources=ModelSource(hf=custom),
+                dim=_hidden_size(local),
+                model_file=manifest.get("model_file", "model.onnx"),
+            )
+        return TextEmbedding(
+            custom, cache_dir=cache, threads=threads, specific_model_path=str(local)
+        )
+
+    @staticmethod
+    def _load_late(
+        name: str, cache: str | None, threads: int | None
+    ) -> LateInteractionTextEmbedding:
+        local = _local_dir(name)
+        if local is None:
+            return LateInteractionTextEmbedding(name, cache_dir=cache, threads=threads)
+        base = _manifest(local).get("base_model")
+        if not base:
+            raise ModelUnavailableError(
+                f"{local} is not a known late-interaction model: add msrag-model.json with "
+                '{"base_model": "<fastembed name>"} or {"kind": "token-vectors"}.'
+            )
+        return LateInteractionTextEmbedding(
+            base, cache_dir=cache, threads=threads, specific_model_path=str(local)
+        )
+
+    # --- encoding ----------------------------------------------------------------------------
+    def encode_documents(self, texts: Sequence[str]) -> list[ChunkVectors]:
+        """Vectors for each text, in input order. Texts are batched by length to cut padding."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[ChunkVectors | None] = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = [texts[i] for i in idx]
+            for i, vectors in zip(idx, self._encode_batch(batch), strict=True):
+                out[i] = vectors
+        return out  # type: ignore[return-value]
+
+    def _encode_batch(self, batch: list[str]) -> Iterator[ChunkVectors]:
+        sparse = list(self._sparse.embed(batch, batch_size=len(batch)))
+        if self.shared_backbone:
+            assert self._tokens is not None
+            ctx = self._tokens.onnx_embed(batch, is_doc=True)
+            dense = _mean_pool_normalized(ctx.model_output, ctx.attention_mask)
+            colbert = list(self._tokens._post_process_onnx_output(ctx, is_doc=True))
+        else:
+            assert self._dense is not None
+            dense = list(self._dense.embed(batch, batch_size=len(batch)))
+            colbert = list(self._colbert_docs(batch))
+        for d, s, c in zip(dense, sparse, colbert, strict=True):
+            yield ChunkVectors(
+                dense=np.asarray(d, dtype=np.float32),
+                sparse=SparseVector(s.indices.tolist(), s.values.tolist()),
+                colbert=np.asarray(c, dtype=np.float32),
+            )
+
+    def _colbert_docs(self, batch: list[str]) -> Iterator[np.ndarray]:
+        if self._tokens is not None:
+            yield from self._tokens.embed(batch, batch_size=len(batch))
+        else:
+            assert self._late is not None
+            yield from self._late.embed(batch, batch_size=len(batch))
+
+    def encode_query(
+        self, text: str, *, dense: bool = True, sparse: bool = True, colbert: bool = True
+    ) -> ChunkVectors:
+        """Query vectors (only the kinds asked for). Token vectors are L2-normalised here, as
+        Qdrant's cosine does, so alignment scores read as cosines."""
+        sparse_vec = None
+        if sparse:
+            s = next(iter(self._sparse.query_embed(text)))
+            sparse_vec = SparseVector(s.indices.tolist(), s.values.tolist())
+        dense_vec: np.ndarray | None = None
+        tokens: np.ndarray | None = None
+        if colbert or (dense and self.shared_backbone):
+            if self._tokens is not None:
+                ctx = self._tokens.onnx_embed([text], is_doc=False)
+                tokens = ctx.model_output[0]
+                if self.shared_backbone:
+                    dense_vec = _mean_pool_normalized(ctx.model_output, ctx.attention_mask)[0]
+            else:
+                assert self._late is not None
+                tokens = next(iter(self._late.query_embed(text)))
+        if dense and dense_vec is None and self._dense is not None:
+            dense_vec = next(iter(self._dense.query_embed(text)))
+        return ChunkVectors(
+            dense=np.asarray(dense_vec, dtype=np.float32) if dense else None,
+            sparse=sparse_vec,
+            colbert=_normalize_rows(np.asarray(tokens, dtype=np.float32)) if colbert else None,
+        )

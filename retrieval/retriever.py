@@ -1,0 +1,169 @@
+"""`MultiStageRetriever`: the LlamaIndex retriever that sends one Qdrant universal query."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from retrieval.encoders import Encoders
+from retrieval.schema import layout_for
+from retrieval.settings import MODES, Mode, Settings
+from retrieval.stores.base import Store
+from retrieval.types import Filter, Passage, QueryPlan
+
+# Which query vectors each mode needs: skipping the transformer pass makes bm25-only queries cheap.
+_NEEDS: dict[str, tuple[bool, bool, bool]] = {  # dense, sparse, colbert
+    "dense": (True, False, False),
+    "bm25": (False, True, False),
+    "hybrid": (True, True, False),
+    "dense+colbert": (True, False, True),
+    "bm25+colbert": (False, True, True),
+    "hybrid+colbert": (True, True, True),
+    "hybrid+colbert+rrf": (True, True, True),
+    "muvera+colbert": (False, False, True),
+}
+# Metadata the LLM does not need to read in a LlamaIndex prompt (still there for citations).
+_HIDDEN_FROM_LLM = ["doc_id", "chunk_index", "char_start", "char_end", "score", "rank", "mode"]
+
+
+@dataclass
+class Retrieval:
+    """The outcome of one search: ranked passages and where the time went."""
+
+    query: str
+    mode: str
+    passages: list[Passage]
+    timings: dict[str, float] = field(default_factory=dict)  # encode_ms, search_ms, total_ms
+
+
+def _check_mode(mode: str) -> Mode:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+def _check_positive(name: str, value: int) -> int:
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0; got {value}")
+    return value
+
+
+class MultiStageRetriever(BaseRetriever):
+    """Prefetch with dense / BM25 / both (RRF), rerank with ColBERT MaxSim — one `query_points`.
+
+    A LlamaIndex `BaseRetriever`: use it anywhere LlamaIndex takes a retriever.
+
+    >>> retriever = MultiStageRetriever.from_settings(Settings())  # doctest: +SKIP
+    >>> nodes = retriever.retrieve("How does late interaction score a passage?")  # doctest: +SKIP
+    >>> nodes[0].metadata["source"], nodes[0].score  # doctest: +SKIP
+    ('docs/colbert.md', 17.3)
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        encoders: Encoders,
+        *,
+        mode: str = "hybrid+colbert",
+        top_k: int = 5,
+        prefetch_limit: int = 100,
+        rrf_k: int = 2,
+        filter: Filter | None = None,
+        callback_manager: CallbackManager | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.store = store
+        self.encoders = encoders
+        self.mode: Mode = _check_mode(mode)
+        self.top_k = _check_positive("top_k", top_k)
+        self.prefetch_limit = _check_positive("prefetch_limit", prefetch_limit)
+        self.rrf_k = _check_positive("rrf_k", rrf_k)
+        self.filter = filter
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        encoders: Encoders | None = None,
+        store: Store | None = None,
+        **kwargs: object,
+    ) -> MultiStageRetriever:
+        """Open the configured encoders and store (embedded, or the server at QDRANT_URL)."""
+        from retrieval.stores import open_store  # noqa: PLC0415 - keeps import of this module light
+
+        encoders = encoders or Encoders(settings)
+        store = store or open_store(settings, layout_for(settings, encoders))
+        options: dict[str, object] = {
+            "mode": settings.mode,
+            "top_k": settings.top_k,
+            "prefetch_limit": settings.prefetch_limit,
+            "rrf_k": settings.rrf_k,
+        }
+        options.update(kwargs)
+        return cls(store, encoders, **options)  # type: ignore[arg-type]
+
+    def search(
+        self,
+        query: str,
+        *,
+        mode: str | None = None,
+        top_k: int | None = None,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> Retrieval:
+        """Encode the query, run one universal query, return passages with timings."""
+        mode_ = _check_mode(mode or self.mode)
+        k = _check_positive("top_k", top_k if top_k is not None else self.top_k)
+        started = time.perf_counter()
+        dense, sparse, colbert = _NEEDS[mode_]
+        vectors = self.encoders.encode_query(query, dense=dense, sparse=sparse, colbert=colbert)
+        encoded = time.perf_counter()
+        plan = QueryPlan(
+            mode=mode_,
+            query=vectors,
+            top_k=k,
+            prefetch_limit=max(self.prefetch_limit, k),
+            rrf_k=self.rrf_k,
+            filter=filter if filter is not None else self.filter,
+            with_vectors=with_vectors,
+        )
+        passages = self.store.query(plan)
+        done = time.perf_counter()
+        return Retrieval(
+            query=query,
+            mode=mode_,
+            passages=passages,
+            timings={
+                "encode_ms": (encoded - started) * 1000,
+                "search_ms": (done - encoded) * 1000,
+                "total_ms": (done - started) * 1000,
+            },
+        )
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [_to_node(p) for p in self.search(query_bundle.query_str).passages]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        # Encoding is CPU-bound ONNX and the embedded engine is synchronous: run off the loop.
+        return await asyncio.to_thread(self._retrieve, query_bundle)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _to_node(passage: Passage) -> NodeWithScore:
+    node = TextNode(
+        id_=passage.id,
+        text=passage.text,
+        metadata=passage.metadata(),
+        excluded_llm_metadata_keys=_HIDDEN_FROM_LLM,
+        excluded_embed_metadata_keys=_HIDDEN_FROM_LLM,
+    )
+    return NodeWithScore(node=node, score=passage.score)
