@@ -1,0 +1,227 @@
+"""How our vectors meet the collection, engine-neutral: the query plan as a tree of stages, and
+the named vectors of a stored point.
+
+A `QueryPlan` (mode, query vectors, limits, filter) becomes one `Stage` tree. The root is the
+universal query; its `children` are its prefetches, recursively. Both store adapters walk the
+same tree, so the embedded store and a Qdrant server run the same query, and the tree's
+`describe()` shows a human exactly what ran. `stored_vectors` does the same for a point's
+vectors, so both adapters store identical values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from retrieval.errors import RetrievalError
+from retrieval.schema import BM25, COLBERT, DENSE, MUVERA, Layout
+from retrieval.types import ChunkVectors, Filter, QueryPlan, SparseVector
+
+VectorKind = Literal["dense", "sparse", "multivector"]
+QueryVector = list[float] | list[list[float]] | SparseVector
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a universal query: a nearest search on one vector, or an RRF fusion.
+
+    A nearest stage scores points by `vector` against the stored vector `using`; with `children`
+    it only rescores the children's candidates (the rerank), without them it searches the whole
+    collection. A fusion stage (`rrf_k` set) merges its children by reciprocal rank.
+
+    >>> s = Stage(limit=10, using="dense", kind="dense", vector=[0.1, 0.2], exact=True)
+    >>> s.describe()
+    'dense(10, exact)'
+    """
+
+    limit: int
+    using: str | None = None  # stored vector name; None for a fusion stage
+    kind: VectorKind | None = None
+    vector: QueryVector | None = None
+    rrf_k: int | None = None  # set: this stage fuses its children with RRF, 1/(k + rank)
+    children: tuple[Stage, ...] = ()
+    exact: bool = False  # brute force instead of the HNSW graph
+    rescore: bool = False  # the stored vectors are quantized: rescore with the originals
+    filter: Filter | None = None
+
+    @property
+    def is_fusion(self) -> bool:
+        return self.rrf_k is not None
+
+    def describe(self) -> str:
+        """A one-line rendering, e.g. `colbert(5)[dense(100, exact), bm25(100)]`."""
+        if self.is_fusion:
+            head = f"rrf(k={self.rrf_k}, {self.limit})"
+        else:
+            flags = [str(self.limit)]
+            if self.exact:
+                flags.append("exact")
+            if self.rescore:
+                flags.append("rescore")
+            head = f"{self.using}({', '.join(flags)})"
+        if self.children:
+            head += "[" + ", ".join(child.describe() for child in self.children) + "]"
+        return head
+
+
+def render(plan: QueryPlan, layout: Layout) -> Stage:
+    """The stage tree for `plan` on a collection with `layout`.
+
+    >>> from retrieval.types import ChunkVectors
+    >>> layout = Layout("d", "s", "c", dense_dim=2, colbert_dim=2)
+    >>> q = ChunkVectors(dense=np.ones(2), sparse=SparseVector([1], [1.0]),
+    ...                  colbert=np.ones((3, 2)))
+    >>> render(QueryPlan("hybrid+colbert", q, top_k=5), layout).describe()
+    'colbert(5)[dense(100, exact), bm25(100)]'
+    """
+    if plan.top_k < 1 or plan.prefetch_limit < 1:
+        raise ValueError(
+            f"top_k ({plan.top_k}) and prefetch_limit ({plan.prefetch_limit}) must be at least 1."
+        )
+    p, k, flt = plan.prefetch_limit, plan.top_k, plan.filter or None
+
+    def dense(limit: int) -> Stage:
+        return Stage(
+            limit=limit,
+            using=DENSE,
+            kind="dense",
+            vector=_dense(plan, layout, DENSE),
+            # Edge's HNSW recall on the dense vector was poor (qdrant-engines.md); exact search
+            # was both exact and faster at our sizes.
+            exact=True,
+            rescore=layout.dense_quantization != "none",
+            filter=flt,
+        )
+
+    def bm25(limit: int) -> Stage:
+        # The sparse index is exact by construction; IDF comes from the collection's modifier.
+        return Stage(limit=limit, using=BM25, kind="sparse", vector=_sparse(plan), filter=flt)
+
+    def colbert(limit: int, children: tuple[Stage, ...]) -> Stage:
+        return Stage(
+            limit=limit,
+            using=COLBERT,
+            kind="multivector",
+            vector=_multivector(plan, layout),
+            children=children,
+            rescore=layout.colbert_quantization != "none",
+            filter=flt,
+        )
+
+    def rrf(limit: int, children: tuple[Stage, ...]) -> Stage:
+        return Stage(limit=limit, rrf_k=plan.rrf_k, children=children, filter=flt)
+
+    mode = plan.mode
+    if mode == "dense":
+        return dense(k)
+    if mode == "bm25":
+        return bm25(k)
+    if mode == "hybrid":
+        return rrf(k, (dense(p), bm25(p)))
+    if mode == "dense+colbert":
+        return colbert(k, (dense(p),))
+    if mode == "bm25+colbert":
+        return colbert(k, (bm25(p),))
+    if mode == "hybrid+colbert":
+        return colbert(k, (dense(p), bm25(p)))
+    if mode == "hybrid+colbert+rrf":
+        return rrf(k, (colbert(p, (dense(p), bm25(p))), bm25(p), dense(p)))
+    if mode == "muvera+colbert":
+        if layout.muvera_dim is None:
+            raise RetrievalError(
+                "The muvera+colbert mode needs MUVERA vectors, but this collection has none: "
+                "re-index with MSRAG_MUVERA=true, or choose another mode."
+            )
+        muvera = Stage(
+            limit=p,
+            using=MUVERA,
+            kind="dense",
+            vector=_dense(plan, layout, MUVERA),
+            exact=True,
+            filter=flt,
+        )
+        return colbert(k, (muvera,))
+    raise ValueError(f"Unknown retrieval mode {mode!r}.")
+
+
+def _dense(plan: QueryPlan, layout: Layout, name: str) -> list[float]:
+    vector = getattr(plan.query, name)
+    if vector is None:
+        raise ValueError(f"Mode {plan.mode!r} needs a {name} query vector, but it is None.")
+    dim = layout.dense_dim if name == DENSE else layout.muvera_dim
+    return _flat(vector, dim or 0, f"{name} query")
+
+
+def _sparse(plan: QueryPlan) -> SparseVector:
+    if plan.query.sparse is None:
+        raise ValueError(f"Mode {plan.mode!r} needs a sparse (bm25) query vector, but it is None.")
+    sparse = plan.query.sparse
+    return SparseVector([int(i) for i in sparse.indices], [float(v) for v in sparse.values])
+
+
+def _multivector(plan: QueryPlan, layout: Layout) -> list[list[float]]:
+    if plan.query.colbert is None:
+        raise ValueError(f"Mode {plan.mode!r} needs a colbert query vector, but it is None.")
+    return multivector_values(plan.query.colbert, layout, what="The colbert query")
+
+
+def multivector_values(
+    tokens: np.ndarray, layout: Layout, what: str = "A colbert vector"
+) -> list[list[float]]:
+    """Token vectors as the collection stores them (and so as a query must send them).
+
+    With `colbert_datatype="uint8"` Qdrant casts stored AND query values to bytes, so cosine
+    values in [-1, 1] would all become 0. We map both sides affinely onto 0..255; MaxSim is then
+    the cosine of the mapped vectors: an approximation of the float ranking, for the benchmark
+    to weigh against its memory saving.
+    """
+    array = np.asarray(tokens, dtype=np.float32)
+    if array.ndim != 2 or len(array) == 0 or array.shape[1] != layout.colbert_dim:
+        raise ValueError(
+            f"{what} must be a non-empty [tokens, {layout.colbert_dim}] array, got shape "
+            f"{array.shape}."
+        )
+    if layout.colbert_datatype == "uint8":
+        norms = np.linalg.norm(array, axis=1, keepdims=True)
+        unit = array / np.where(norms == 0, 1, norms)
+        array = np.rint((np.clip(unit, -1, 1) + 1) * 127.5)
+    return array.tolist()
+
+
+def stored_vectors(vectors: ChunkVectors, layout: Layout) -> dict[str, QueryVector]:
+    """The named vectors of one point for `layout`, validated (a clear error beats an engine's).
+
+    >>> layout = Layout("d", "s", "c", dense_dim=2, colbert_dim=2)
+    >>> v = ChunkVectors(dense=np.ones(2), sparse=SparseVector([3], [1.0]),
+    ...                  colbert=np.ones((1, 2)))
+    >>> sorted(stored_vectors(v, layout))
+    ['bm25', 'colbert', 'dense']
+    """
+    missing = [
+        name
+        for name in (DENSE, BM25, COLBERT) + ((MUVERA,) if layout.muvera_dim else ())
+        if getattr(vectors, "sparse" if name == BM25 else name) is None
+    ]
+    if missing:
+        raise ValueError(f"Every point needs {', '.join(missing)} vectors for this collection.")
+    out: dict[str, QueryVector] = {
+        DENSE: _flat(vectors.dense, layout.dense_dim, DENSE),
+        BM25: SparseVector(
+            [int(i) for i in vectors.sparse.indices], [float(v) for v in vectors.sparse.values]
+        ),
+        COLBERT: multivector_values(vectors.colbert, layout),
+    }
+    if layout.muvera_dim:
+        out[MUVERA] = _flat(vectors.muvera, layout.muvera_dim, MUVERA)
+    return out
+
+
+def _flat(vector: np.ndarray, dim: int, name: str) -> list[float]:
+    array = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if array.shape[0] != dim:
+        raise ValueError(
+            f"The {name} vector has {array.shape[0]} dimensions; the collection expects {dim}."
+        )
+    return array.tolist()
