@@ -23,7 +23,7 @@ import tiktoken
 import tiktoken.model
 
 from assistant import sentences
-from assistant.prompts import PromptLibrary, attribute, neutralise
+from assistant.prompts import PromptLibrary, attribute, defuse_markers, neutralise
 from assistant.types import Source
 from retrieval.types import Passage
 
@@ -162,7 +162,7 @@ class ContextPacker:
             title=attribute(passage.title or passage.doc_id),
             source=attribute(passage.source),
             attributes=attrs,
-            text=neutralise(text.strip()),
+            text=defuse_markers(neutralise(text.strip())),
         )
 
     def pack(self, passages: Sequence[Passage], budget: int) -> PackedContext:
@@ -197,7 +197,12 @@ class ContextPacker:
         def attempt(text: str) -> PackedPassage:
             rendered = self.render(number, passage, text + TRUNCATION_MARK, truncated=True)
             return PackedPassage(
-                number, passage, text + TRUNCATION_MARK, True, self.counter.count(rendered), rendered
+                number,
+                passage,
+                text + TRUNCATION_MARK,
+                True,
+                self.counter.count(rendered),
+                rendered,
             )
 
         # binary search the most whole sentences that fit

@@ -136,7 +136,9 @@ class LLMClient:
                 f"check that OPENAI_BASE_URL points to an OpenAI-compatible chat server.",
             ) from None
 
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> LLMStream:
+    def stream(
+        self, messages: Sequence[dict[str, str]], max_tokens: int | None = None
+    ) -> LLMStream:
         """A streamed completion; the request is sent (and retried) before this returns."""
         return LLMStream(self, self._with_retries(messages, max_tokens, stream=True))
 
@@ -166,7 +168,10 @@ class LLMClient:
                 delay = self._delay(attempt, exc)
                 log.warning(
                     "language model answered HTTP %s; retry %d of %d in %.2f s",
-                    exc.status_code, attempt + 1, self.max_retries, delay,
+                    exc.status_code,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
                 )
                 time.sleep(delay)
                 attempt += 1
@@ -190,50 +195,74 @@ class LLMClient:
         url, model = self.base_url, self.model
         tried = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
         if isinstance(exc, openai.APITimeoutError):
-            kind, msg = "timeout", (
-                f"The language model at {url} did not answer within "
-                f"{self.settings.llm_timeout:g} s: try again, or raise MSRAG_LLM_TIMEOUT."
+            kind, msg = (
+                "timeout",
+                (
+                    f"The language model at {url} did not answer within "
+                    f"{self.settings.llm_timeout:g} s: try again, or raise MSRAG_LLM_TIMEOUT."
+                ),
             )
         elif isinstance(exc, openai.APIConnectionError):
-            kind, msg = "connection", (
-                f"Cannot connect to the language model server at {url}: start it, or set "
-                f"OPENAI_BASE_URL to a running OpenAI-compatible server (unset OPENAI_BASE_URL "
-                f"and OPENAI_API_KEY to get extractive answers without a model)."
+            kind, msg = (
+                "connection",
+                (
+                    f"Cannot connect to the language model server at {url}: start it, or set "
+                    f"OPENAI_BASE_URL to a running OpenAI-compatible server (unset OPENAI_BASE_URL "
+                    f"and OPENAI_API_KEY to get extractive answers without a model)."
+                ),
             )
         elif isinstance(exc, openai.AuthenticationError):
             # the server's own message may echo part of the key: never pass it on
-            kind, msg = "auth", (
-                f"The language model server at {url} rejected the API key (HTTP 401): set "
-                f"OPENAI_API_KEY to a valid key for this server."
+            kind, msg = (
+                "auth",
+                (
+                    f"The language model server at {url} rejected the API key (HTTP 401): set "
+                    f"OPENAI_API_KEY to a valid key for this server."
+                ),
             )
         elif isinstance(exc, openai.PermissionDeniedError):
-            kind, msg = "permission", (
-                f"The API key is not allowed to use model '{model}' at {url} (HTTP 403): use "
-                f"a key with access to it, or set MSRAG_LLM_MODEL to a model you may use."
+            kind, msg = (
+                "permission",
+                (
+                    f"The API key is not allowed to use model '{model}' at {url} (HTTP 403): use "
+                    f"a key with access to it, or set MSRAG_LLM_MODEL to a model you may use."
+                ),
             )
         elif isinstance(exc, openai.NotFoundError):
             kind, msg = self._not_found(exc)
         elif isinstance(exc, openai.RateLimitError):
-            kind, msg = "rate_limit", (
-                f"The language model server at {url} is rate-limiting requests (HTTP 429)"
-                f"{tried}: wait a moment and ask again, or check the account's quota."
+            kind, msg = (
+                "rate_limit",
+                (
+                    f"The language model server at {url} is rate-limiting requests (HTTP 429)"
+                    f"{tried}: wait a moment and ask again, or check the account's quota."
+                ),
             )
         elif isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
-            kind, msg = "server", (
-                f"The language model server at {url} failed with HTTP {exc.status_code}{tried}: "
-                f"try again later, or set OPENAI_BASE_URL to another server."
+            kind, msg = (
+                "server",
+                (
+                    f"The language model server at {url} failed with HTTP {exc.status_code}"
+                    f"{tried}: try again later, or set OPENAI_BASE_URL to another server."
+                ),
             )
         elif isinstance(exc, openai.APIStatusError):
             detail = _server_message(exc)
-            kind, msg = "bad_request", (
-                f"The language model server at {url} rejected the request (HTTP "
-                f"{exc.status_code}{': ' + detail if detail else ''}): if the prompt is too long "
-                f"for the model, lower MSRAG_LLM_CONTEXT_WINDOW."
+            kind, msg = (
+                "bad_request",
+                (
+                    f"The language model server at {url} rejected the request (HTTP "
+                    f"{exc.status_code}{': ' + detail if detail else ''}): if the prompt is too "
+                    f"long for the model, lower MSRAG_LLM_CONTEXT_WINDOW."
+                ),
             )
         else:
-            kind, msg = "protocol", (
-                f"The language model server at {url} sent a reply the client could not read: "
-                f"check that OPENAI_BASE_URL points to an OpenAI-compatible chat server."
+            kind, msg = (
+                "protocol",
+                (
+                    f"The language model server at {url} sent a reply the client could not read: "
+                    f"check that OPENAI_BASE_URL points to an OpenAI-compatible chat server."
+                ),
             )
         return LLMError(kind, self._redact(msg))
 

@@ -15,7 +15,8 @@ _BOUNDARY = re.compile(
 )
 # Abbreviations whose trailing period does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    "e.g i.e et al etc vs cf fig figs eq no dr mr mrs ms prof st jr sr approx ca resp".split()
+    {"e.g", "i.e", "et", "al", "etc", "vs", "cf", "fig", "figs", "eq", "no", "dr", "mr", "mrs"}
+    | {"ms", "prof", "st", "jr", "sr", "approx", "ca", "resp"}
 )
 
 

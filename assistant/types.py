@@ -128,7 +128,9 @@ class Answer:
     - `text`: the answer with only valid citation markers, normalised to `[1][2]` form.
     - `sources`: the cited sources, by number; `uncited`: sources sent but not cited;
       `omitted`: passages retrieved but left out by the token budget.
-    - `messages`: the prompt exactly as sent to the model (role/content dicts; never a secret).
+    - `messages`: the answer prompt exactly as sent to the model (role/content dicts; never a
+      secret) — in extractive mode, the prompt a model would have been sent;
+      `condense_messages`: the condense prompt, when a follow-up was condensed.
     - `extractive`: no LLM configured, the text is sentences copied from the passages;
       `refused`: retrieval was too weak to answer; `partial`: the text stopped early because
       of `error` (one sentence saying what went wrong and what to do).
@@ -144,12 +146,14 @@ class Answer:
     omitted: list[Passage] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     messages: list[dict[str, str]] = field(default_factory=list)
+    condense_messages: list[dict[str, str]] = field(default_factory=list)
     mode: str = ""
     model: str | None = None
     extractive: bool = False
     refused: bool = False
     partial: bool = False
     error: str | None = None
+    error_kind: str | None = None  # LLMError.kind: connection, timeout, auth, model, …
     invalid_citations: list[int] = field(default_factory=list)
     top_score: float | None = None  # the score the refusal threshold was compared with
     threshold: float | None = None

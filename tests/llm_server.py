@@ -237,7 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model", "")
         stream = bool(body.get("stream"))
         if isinstance(step, Fault):
-            headers = {"Retry-After": f"{step.retry_after:g}"} if step.retry_after is not None else {}
+            headers = (
+                {"Retry-After": f"{step.retry_after:g}"} if step.retry_after is not None else {}
+            )
             self._error(step.status, step.message, code=step.code, headers=headers)
         elif isinstance(step, Hang):
             if self.state._stopping.wait(step.seconds):
@@ -252,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._end_chunked()
                 return
             # announce a chunk and die halfway through it: the client sees a broken body
-            self.wfile.write(b"400\r\ndata: {\"choices\"")
+            self.wfile.write(b'400\r\ndata: {"choices"')
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
@@ -282,7 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
 
-    def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -293,7 +297,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(data)
 
     def _error(
-        self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         kind = "invalid_request_error" if status < 500 else "server_error"
         self._json(status, {"error": {"message": message, "type": kind, "code": code}}, headers)
