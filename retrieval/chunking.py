@@ -122,8 +122,7 @@ def _split_long(text: str, start: int, end: int, budget: int, paragraph_end: boo
         if len(tokens) <= budget:
             cut = end
         else:
-            _, offsets = enc.decode_with_offsets(tokens[: budget + 1])
-            cut = pos + offsets[budget]
+            cut = pos + _char_offset(enc.decode_tokens_bytes(tokens[:budget]))
             # Re-encoding a cut can differ by a token from the original split: shrink to fit.
             while cut > pos + 1 and count_tokens(text[pos:cut]) > budget:
                 cut -= 1
@@ -140,6 +139,12 @@ def _split_long(text: str, start: int, end: int, budget: int, paragraph_end: boo
             pieces.append(_Unit(s, e, count_tokens(text[s:cut]), paragraph_end and last))
         pos = cut
     return pieces
+
+
+def _char_offset(token_bytes: list[bytes]) -> int:
+    """Characters fully covered by these tokens (a token may end inside a UTF-8 character)."""
+    data = b"".join(token_bytes)
+    return len(data.decode("utf-8", errors="ignore")) if data else 0
 
 
 def chunk_document(doc: Document, chunk_tokens: int, overlap: int) -> list[Chunk]:

@@ -31,7 +31,7 @@ class LoadError(RetrievalError):
     """A file could not be turned into a document; `reason` is the short why, for reports."""
 
     def __init__(self, path: Path | str, reason: str, advice: str) -> None:
-        self.path = str(path)
+        self.path = source_for(path)  # as the store and the ingest report name it
         self.reason = reason
         super().__init__(f"Cannot ingest {self.path}: {reason}. {advice}")
 

@@ -1,0 +1,361 @@
+"""Files → chunks → vectors → store, idempotent and resumable.
+
+Every point id is derived from source + chunk index + chunk text, and every point records the
+`file_hash` of the document version it came from and that version's `chunk_count`. A file is
+*done* when the store holds `chunk_count` points with its source and file hash. A changed file is
+written first (new version upserted) and its old version deleted only afterwards, so a run killed
+at any moment leaves the old version, the new one, or both, and the next run finishes the job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from retrieval.chunking import chunk_document, version_hash
+from retrieval.loaders import (
+    SUPPORTED_SUFFIXES,
+    LoadError,
+    file_digest,
+    load,
+    read_file,
+    source_for,
+)
+from retrieval.settings import Settings
+from retrieval.stores.base import Store
+from retrieval.types import Chunk, ChunkVectors, Filter
+
+Status = Literal["ingested", "unchanged", "skipped", "failed", "pruned"]
+
+
+class DocumentEncoder(Protocol):
+    """What ingest needs from `retrieval.encoders.Encoders`."""
+
+    def encode_documents(self, texts: Sequence[str]) -> list[ChunkVectors]: ...
+
+
+@dataclass
+class FileResult:
+    """What happened to one file (`path` is its store source)."""
+
+    path: str
+    status: Status
+    chunks: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """Per-file results and throughput of one `ingest` run.
+
+    >>> report = ingest(["examples/docs"], settings, store, encoders)  # doctest: +SKIP
+    >>> report.ok, report.counts()["ingested"]  # doctest: +SKIP
+    (True, 8)
+    """
+
+    files: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0  # the whole run
+    write_seconds: float = 0.0  # encode + upsert
+    chunks_written: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """False when any file could not be ingested (the CLI exits with 1)."""
+        return not any(r.status == "failed" for r in self.files)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.files if r.status == "failed"]
+
+    def counts(self) -> Counter[str]:
+        return Counter(r.status for r in self.files)
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.counts()["ingested"] / self.seconds if self.seconds else 0.0
+
+    @property
+    def chunks_per_s(self) -> float:
+        return self.chunks_written / self.write_seconds if self.write_seconds else 0.0
+
+    def summary(self) -> str:
+        c = self.counts()
+        parts = [
+            f"{c['ingested']} ingested ({self.chunks_written} chunks)",
+            f"{c['unchanged']} unchanged",
+        ]
+        parts += [f"{c[s]} {s}" for s in ("skipped", "failed", "pruned") if c[s]]
+        text = f"{', '.join(parts)} in {self.seconds:.1f} s"
+        if self.chunks_written:
+            text += f" ({self.chunks_per_s:.1f} chunks/s, {self.docs_per_s:.2f} docs/s)"
+        return text
+
+
+def ingest(
+    paths: Iterable[Path | str],
+    settings: Settings,
+    store: Store,
+    encoders: DocumentEncoder,
+    *,
+    prune: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Ingest files and folders (recursively; hidden entries ignored) into `store`.
+
+    Unchanged files are skipped, changed ones replace their chunks, bad ones are reported and
+    skipped. With `prune`, stored files under `paths` that no longer exist are removed.
+    """
+    start = time.perf_counter()
+    paths = [Path(p) for p in paths]
+    report = IngestReport()
+    files, missing = _discover(paths, report.files)
+    stored = _stored_versions(store)
+
+    todo: list[tuple[FileResult, list[Chunk]]] = []
+    seen: set[str] = set()
+    for path in files:
+        source = source_for(path)
+        seen.add(source)
+        result = FileResult(source, "failed")
+        report.files.append(result)
+        try:
+            data = read_file(path, max_mb=settings.max_file_mb)
+            file_hash = version_hash(
+                file_digest(data), settings.chunk_tokens, settings.chunk_overlap
+            )
+            versions = stored.get(source, {})
+            if file_hash in versions and versions[file_hash].complete:
+                result.status, result.chunks = "unchanged", versions[file_hash].chunk_count
+                if len(versions) > 1:  # a run stopped between writing this version and cleaning up
+                    _delete_other_versions(store, source, file_hash)
+                continue
+            doc = load(path, data=data)
+            chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
+        except LoadError as exc:
+            result.reason = exc.reason
+            continue
+        except OSError as exc:
+            result.reason = f"cannot read the file ({exc.strerror or exc})"
+            continue
+        result.chunks = len(chunks)
+        todo.append((result, chunks))
+
+    # Old versions go only once every chunk of the new one is stored (see module docstring).
+    remaining = {result.path: len(chunks) for result, chunks in todo}
+    by_source = {result.path: result for result, _ in todo}
+
+    def finish(batch: Sequence[Chunk]) -> None:
+        for chunk in batch:
+            remaining[chunk.source] -= 1
+            if remaining[chunk.source] == 0:
+                if set(stored.get(chunk.source, {})) - {chunk.file_hash}:
+                    _delete_other_versions(store, chunk.source, chunk.file_hash)
+                by_source[chunk.source].status = "ingested"
+
+    all_chunks = [chunk for _, chunks in todo for chunk in chunks]
+    if all_chunks:
+        stats = ingest_chunks(
+            all_chunks,
+            store,
+            encoders,
+            progress=progress,
+            batch_size=settings.encode_batch_size,
+            on_written=finish,
+        )
+        report.chunks_written = int(stats["chunks"])
+        report.write_seconds = stats["seconds"]
+        store.optimize()
+
+    if prune:
+        report.files.extend(_prune(store, stored, seen, paths))
+    # A missing path is only a failure if pruning did not explain it.
+    pruned = {r.path for r in report.files if r.status == "pruned"}
+    for path in missing:
+        scope = source_for(path)
+        if not any(_within(p, scope) for p in pruned):
+            report.files.append(FileResult(scope, "failed", reason="no such file or folder"))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def ingest_chunks(
+    chunks: Sequence[Chunk],
+    store: Store,
+    encoders: DocumentEncoder,
+    progress: bool = True,
+    *,
+    batch_size: int | None = None,
+    on_written: Callable[[Sequence[Chunk]], None] | None = None,
+) -> dict[str, float]:
+    """Encode and upsert `chunks` in batches; returns {"chunks", "seconds", "chunks_per_s"}.
+
+    Batches go shortest text first (less padding, as the encoders' own benchmark does), and
+    each batch is upserted on a writer thread while the next one is encoded: the store's write
+    and flush then costs no encoding time. `on_written(batch)` runs on the writer thread after
+    each durable upsert, so store calls never overlap.
+
+    >>> stats = ingest_chunks(chunks, store, encoders, progress=False)  # doctest: +SKIP
+    """
+    size = batch_size or getattr(encoders, "batch_size", 32)
+    ordered = sorted(chunks, key=lambda c: len(c.text))
+    start = time.perf_counter()
+
+    def write(batch: Sequence[Chunk], vectors: list[ChunkVectors]) -> None:
+        store.upsert(batch, vectors)
+        if on_written is not None:
+            on_written(batch)
+
+    with _progress_bar(progress) as bar, ThreadPoolExecutor(1, "msrag-upsert") as writer:
+        task = bar.add_task("Encoding + storing", total=len(ordered))
+        pending: Future[None] | None = None
+        for offset in range(0, len(ordered), size):
+            batch = ordered[offset : offset + size]
+            vectors = encoders.encode_documents([c.text for c in batch])
+            if pending is not None:
+                pending.result()  # one batch in flight: bounded memory, errors surface here
+                bar.advance(task, size)
+            pending = writer.submit(write, batch, vectors)
+        if pending is not None:
+            pending.result()
+            bar.update(task, completed=len(ordered))
+    seconds = time.perf_counter() - start
+    return {
+        "chunks": float(len(ordered)),
+        "seconds": seconds,
+        "chunks_per_s": len(ordered) / seconds if seconds else 0.0,
+    }
+
+
+# --- what is stored ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Version:
+    points: int = 0
+    chunk_count: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.points == self.chunk_count > 0
+
+
+def _stored_versions(store: Store) -> dict[str, dict[str, _Version]]:
+    """source → file_hash → points stored and points expected, from one scroll."""
+    versions: dict[str, dict[str, _Version]] = defaultdict(dict)
+    for _, payload in store.scroll_payloads(["source", "file_hash", "chunk_count"]):
+        source, file_hash = payload.get("source"), payload.get("file_hash")
+        if not isinstance(source, str) or not isinstance(file_hash, str):
+            continue  # not a point ingest wrote (e.g. a BEIR passage): never ours to manage
+        version = versions[source].setdefault(file_hash, _Version())
+        version.points += 1
+        version.chunk_count = int(payload.get("chunk_count") or 0)
+    return dict(versions)
+
+
+def _delete_other_versions(store: Store, source: str, file_hash: str) -> None:
+    store.delete(Filter(must={"source": source}, must_not={"file_hash": file_hash}))
+
+
+# --- which files ----------------------------------------------------------------------------
+
+
+def _discover(paths: list[Path], results: list[FileResult]) -> tuple[list[Path], list[Path]]:
+    """Files to ingest (explicit files whatever their type; supported files inside folders),
+    and the paths that do not exist. Unsupported files inside folders are reported as skipped."""
+    files: list[Path] = []
+    missing: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path)
+                if any(part.startswith(".") for part in relative.parts) or not child.is_file():
+                    continue
+                if child.suffix.lower() in SUPPORTED_SUFFIXES:
+                    add(child)
+                elif child.resolve() not in seen:
+                    seen.add(child.resolve())
+                    reason = f"unsupported file type '{child.suffix.lower() or child.name}'"
+                    results.append(FileResult(source_for(child), "skipped", reason=reason))
+        elif path.exists():
+            add(path)
+        else:
+            missing.append(path)
+    return files, missing
+
+
+def _within(source: str, scope: str) -> bool:
+    """Is `source` the file `scope` or inside the folder `scope` (both as `source_for` gives)?"""
+    if scope == ".":
+        return not Path(source).is_absolute()
+    return source == scope or source.startswith(scope.rstrip("/") + "/")
+
+
+def _prune(
+    store: Store, stored: dict[str, dict[str, _Version]], seen: set[str], paths: list[Path]
+) -> list[FileResult]:
+    """Remove stored files that lie under `paths` and no longer exist on disk.
+
+    Only sources inside the given paths are candidates, so pruning from another working
+    directory or with a narrower path never touches the rest of the store.
+    """
+    scopes = [source_for(p) for p in paths]
+    results = []
+    for source, versions in sorted(stored.items()):
+        if source in seen or not any(_within(source, scope) for scope in scopes):
+            continue
+        if Path(source).exists():
+            continue
+        store.delete(Filter(must={"source": source}))
+        points = sum(v.points for v in versions.values())
+        results.append(FileResult(source, "pruned", chunks=points, reason="file no longer exists"))
+    return results
+
+
+# --- progress bar ----------------------------------------------------------------------------
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        # The run's average: steadier than rich's sliding-window speed for uneven batches.
+        speed = task.completed / task.elapsed if task.elapsed else None
+        return Text(f"{speed:.1f} chunks/s" if speed else "– chunks/s", style="progress.data.speed")
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
