@@ -1,0 +1,33 @@
+"""The two Qdrant stores behind one protocol, and `open_store` to pick the configured one.
+
+>>> store = open_store(settings, layout)  # doctest: +SKIP
+>>> store.describe()  # doctest: +SKIP
+'embedded store at .msrag/msrag'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from retrieval.schema import Layout
+from retrieval.settings import Settings
+from retrieval.stores.base import Store
+from retrieval.stores.edge import EdgeStore
+from retrieval.stores.server import ServerStore
+
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient
+
+__all__ = ["EdgeStore", "ServerStore", "Store", "open_store"]
+
+
+def open_store(settings: Settings, layout: Layout, client: QdrantClient | None = None) -> Store:
+    """The Qdrant server at `QDRANT_URL` (or the `client` given), else the embedded store.
+
+    Creates the collection with `layout` on first use; raises `LayoutMismatchError` when an
+    existing one was built differently, `StoreLockedError` / `StoreUnavailableError` when it
+    cannot be opened.
+    """
+    if client is not None or settings.qdrant_url:
+        return ServerStore.from_settings(settings, layout, client=client)
+    return EdgeStore.from_settings(settings, layout)

@@ -1,0 +1,294 @@
+"""`EdgeStore`: the embedded store, one qdrant-edge shard in a folder of its own.
+
+qdrant-edge runs Qdrant's own segment code in-process (HNSW, sparse index, WAL, mmapped
+segments), so the default install needs no server. It has its own classes (not qdrant-client's
+models), a shard per folder and no collection names; our layout is kept next to the shard in
+`msrag-layout.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from retrieval.errors import StoreLockedError, StoreUnavailableError
+from retrieval.plan import Stage, render, stored_vectors
+from retrieval.schema import BM25, COLBERT, DENSE, INDEXED_FIELDS, MUVERA, Layout
+from retrieval.settings import Settings
+from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
+
+LAYOUT_FILE = "msrag-layout.json"
+FLUSH_INTERVAL = 5.0  # seconds between segment syncs during a stream of upserts
+_SCROLL_PAGE = 512
+_DATATYPES = {
+    "float32": qe.VectorStorageDatatype.Float32,
+    "float16": qe.VectorStorageDatatype.Float16,
+    "uint8": qe.VectorStorageDatatype.Uint8,
+}
+
+
+class EdgeStore:
+    """Our collection layout in a qdrant-edge shard at `path` (created on first open).
+
+    >>> store = EdgeStore(Path("/tmp/msrag/msrag"), layout)  # doctest: +SKIP
+    >>> store.upsert(chunks, vectors)  # doctest: +SKIP
+    >>> store.query(QueryPlan("hybrid+colbert", query_vectors, top_k=5))  # doctest: +SKIP
+    >>> store.close()  # doctest: +SKIP
+
+    Only one process can hold the folder: a second one gets `StoreLockedError`.
+    """
+
+    def __init__(self, path: Path, layout: Layout) -> None:
+        self.path = Path(path)
+        self.layout = layout
+        layout_file = self.path / LAYOUT_FILE
+        if layout_file.exists():
+            stored = _read_layout(layout_file)
+            stored.check_compatible(layout, str(self.path))
+            self._shard = _open(self.path, lambda: qe.EdgeShard.load(str(self.path)))
+        else:
+            if (self.path / "segments").exists():
+                # A shard without our layout record: not ours, or created by an older version.
+                raise StoreUnavailableError(
+                    f"The folder {self.path} holds a Qdrant shard without {LAYOUT_FILE}, so its "
+                    "layout is unknown: point MSRAG_DATA_DIR / MSRAG_COLLECTION at another "
+                    "folder, or delete this one and ingest again."
+                )
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._shard = _open(
+                self.path, lambda: qe.EdgeShard.create(str(self.path), _config(layout))
+            )
+            for field in INDEXED_FIELDS:
+                self._shard.update(
+                    qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword)
+                )
+            self._shard.flush()
+            # Written last and atomically: a folder with the file always holds a complete shard.
+            tmp = layout_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(layout.to_dict(), indent=2))
+            os.replace(tmp, layout_file)
+        self._last_flush = time.monotonic()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, layout: Layout) -> EdgeStore:
+        return cls(settings.store_path, layout)
+
+    # --- writes -----------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError(f"Got {len(chunks)} chunks but {len(vectors)} vector sets.")
+        if not chunks:
+            return
+        points = [
+            qe.Point(chunk.id, _edge_vectors(stored_vectors(vec, self.layout)), chunk.payload())
+            for chunk, vec in zip(chunks, vectors, strict=True)
+        ]
+        # Once update() returns the points are in the write-ahead log, which survives a killed
+        # process (tested with kill -9). flush() also syncs the segments, for power loss; it
+        # costs ~0.3 s (fsync), which per batch made ingest 20x slower, so it runs at most
+        # every FLUSH_INTERVAL seconds and on close.
+        self._shard.update(qe.UpdateOperation.upsert_points(points))
+        self._flush(force=False)
+
+    def delete(self, filter: Filter) -> None:
+        if not filter:
+            raise ValueError("delete() needs a non-empty filter; refusing to delete everything.")
+        self._shard.update(qe.UpdateOperation.delete_points_by_filter(_filter(filter)))
+        self._flush(force=False)
+
+    def optimize(self) -> None:
+        self._shard.optimize()
+        self._flush(force=True)
+
+    def flush(self) -> None:
+        """Sync everything to disk now (upserts are already safe from a killed process)."""
+        self._flush(force=True)
+
+    def _flush(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if force or now - self._last_flush >= FLUSH_INTERVAL:
+            self._shard.flush()
+            self._last_flush = time.monotonic()
+
+    # --- reads ------------------------------------------------------------------------------
+    def query(self, plan: QueryPlan) -> list[Passage]:
+        root = render(plan, self.layout)
+        request = qe.QueryRequest(
+            limit=root.limit,
+            query=_scoring(root),
+            prefetches=[_prefetch(child) for child in root.children] or None,
+            filter=_filter(root.filter),
+            params=_params(root),
+            with_payload=True,
+            with_vector=[COLBERT] if plan.with_vectors else False,
+        )
+        hits = self._shard.query(request)
+        return [
+            Passage.from_payload(
+                str(hit.id),
+                float(hit.score),
+                hit.payload or {},
+                rank=rank,
+                mode=plan.mode,
+                colbert=_colbert(hit.vector) if plan.with_vectors else None,
+            )
+            for rank, hit in enumerate(hits, start=1)
+        ]
+
+    def count(self, filter: Filter | None = None) -> int:
+        return int(self._shard.count(qe.CountRequest(exact=True, filter=_filter(filter))))
+
+    def scroll_payloads(
+        self, fields: Sequence[str], filter: Filter | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        offset: Any = None
+        while True:
+            records, offset = self._shard.scroll(
+                qe.ScrollRequest(
+                    offset=offset,
+                    limit=_SCROLL_PAGE,
+                    filter=_filter(filter),
+                    with_payload=list(fields) if fields else False,
+                    with_vector=False,
+                )
+            )
+            for record in records:
+                yield str(record.id), dict(record.payload or {})
+            if offset is None:
+                return
+
+    def describe(self) -> str:
+        return f"embedded store at {self.path}"
+
+    def disk_bytes(self) -> int | None:
+        # Blocks actually used: the WAL files are sparse 32 MB preallocations.
+        return sum(p.stat().st_blocks * 512 for p in self.path.rglob("*") if p.is_file())
+
+    def close(self) -> None:
+        shard, self._shard = self._shard, None
+        if shard is not None:
+            shard.flush()
+            shard.close()
+
+    def __enter__(self) -> EdgeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- layout → edge config ----------------------------------------------------------------------
+def _config(layout: Layout) -> qe.EdgeConfig:
+    int8 = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+    vectors = {
+        DENSE: qe.EdgeVectorParams(
+            size=layout.dense_dim,
+            distance=qe.Distance.Cosine,
+            quantization_config=int8 if layout.dense_quantization == "int8" else None,
+        ),
+        COLBERT: qe.EdgeVectorParams(
+            size=layout.colbert_dim,
+            distance=qe.Distance.Cosine,
+            multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+            datatype=_DATATYPES[layout.colbert_datatype],
+            quantization_config=int8 if layout.colbert_quantization == "int8" else None,
+            # MaxSim only ever rescores candidates: a graph would cost time and never be used.
+            hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
+            memory=qe.Memory.Cold if layout.colbert_on_disk else None,
+        ),
+    }
+    if layout.muvera_dim:
+        vectors[MUVERA] = qe.EdgeVectorParams(size=layout.muvera_dim, distance=qe.Distance.Cosine)
+    return qe.EdgeConfig(
+        vectors=vectors,
+        sparse_vectors={BM25: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+
+
+def _read_layout(path: Path) -> Layout:
+    try:
+        return Layout.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise StoreUnavailableError(
+            f"The layout record {path} is unreadable ({exc}); delete the folder {path.parent} "
+            "and ingest again, or point MSRAG_DATA_DIR at another folder."
+        ) from exc
+
+
+def _open(path: Path, opener: Any) -> qe.EdgeShard:
+    try:
+        return opener()
+    except Exception as exc:  # edge raises plain Exception with the Rust error text
+        if "WouldBlock" in str(exc):
+            # The WAL's file lock: another process has the shard open.
+            raise StoreLockedError(
+                f"The store at {path} is in use by another process (e.g. `msrag ui`); stop it "
+                "or set MSRAG_DATA_DIR to another folder."
+            ) from exc
+        raise StoreUnavailableError(
+            f"The embedded store at {path} could not be opened: {exc}. Check the folder's "
+            "permissions and free space, or set MSRAG_DATA_DIR to another folder."
+        ) from exc
+
+
+# --- plan → edge request -----------------------------------------------------------------------
+def _edge_vectors(vectors: dict[str, Any]) -> dict[str, Any]:
+    return {name: _edge_vector(v) for name, v in vectors.items()}
+
+
+def _edge_vector(vector: Any) -> Any:
+    if isinstance(vector, SparseVector):
+        return qe.SparseVector(vector.indices, vector.values)
+    return vector
+
+
+def _scoring(stage: Stage) -> Any:
+    if stage.is_fusion:
+        return qe.Fusion.Rrf(stage.rrf_k)
+    return qe.Query.Nearest(_edge_vector(stage.vector), using=stage.using)
+
+
+def _params(stage: Stage) -> qe.SearchParams | None:
+    if not (stage.exact or stage.rescore):
+        return None
+    return qe.SearchParams(
+        exact=stage.exact,
+        quantization=qe.QuantizationSearchParams(rescore=True) if stage.rescore else None,
+    )
+
+
+def _prefetch(stage: Stage) -> qe.Prefetch:
+    return qe.Prefetch(
+        limit=stage.limit,
+        query=_scoring(stage),
+        prefetches=[_prefetch(child) for child in stage.children] or None,
+        params=_params(stage),
+        filter=_filter(stage.filter),
+    )
+
+
+def _filter(filter: Filter | None) -> qe.Filter | None:
+    if not filter:
+        return None
+    must = [_condition(key, value) for key, value in filter.must.items()]
+    must_not = [_condition(key, value) for key, value in filter.must_not.items()]
+    return qe.Filter(must=must or None, must_not=must_not or None)
+
+
+def _condition(key: str, value: Any) -> qe.FieldCondition:
+    if isinstance(value, list):
+        return qe.FieldCondition(key, match=qe.MatchAny(list(value)))
+    return qe.FieldCondition(key, match=qe.MatchValue(value))
+
+
+def _colbert(vector: Any) -> np.ndarray | None:
+    if not isinstance(vector, dict) or COLBERT not in vector:
+        return None
+    return np.asarray(vector[COLBERT], dtype=np.float32)

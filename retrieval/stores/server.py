@@ -1,0 +1,345 @@
+"""`ServerStore`: our layout in a collection of a Qdrant server or cluster, through qdrant-client.
+
+Used when `QDRANT_URL` is set, and in tests with `QdrantClient(":memory:")` (qdrant-client's
+local mode: exact numpy, same API). The layout is kept in the collection's `metadata`, so every
+client that opens the collection checks it, wherever it runs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from retrieval.errors import LayoutMismatchError, StoreUnavailableError
+from retrieval.plan import Stage, render, stored_vectors
+from retrieval.schema import BM25, COLBERT, DENSE, INDEXED_FIELDS, MUVERA, Layout
+from retrieval.settings import Settings
+from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
+
+LAYOUT_KEY = "msrag_layout"
+_SCROLL_PAGE = 512
+# Floats per upsert request: keeps a JSON body well under the server's 32 MB default limit.
+_FLOATS_PER_REQUEST = 500_000
+_DATATYPES = {
+    "float32": models.Datatype.FLOAT32,
+    "float16": models.Datatype.FLOAT16,
+    "uint8": models.Datatype.UINT8,
+}
+
+
+class ServerStore:
+    """Our collection layout in collection `collection` of the Qdrant behind `client`.
+
+    >>> store = ServerStore(QdrantClient(":memory:"), "msrag", layout)  # doctest: +SKIP
+    >>> store = ServerStore.from_settings(settings, layout)  # QDRANT_URL, QDRANT_API_KEY
+    ... # doctest: +SKIP
+    >>> store.query(QueryPlan("hybrid+colbert", query_vectors, top_k=5))  # doctest: +SKIP
+
+    The collection is created on first open; afterwards its stored layout must match.
+    """
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        layout: Layout,
+        *,
+        url: str | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.collection = collection
+        self.layout = layout
+        self.url = url or client.init_options.get("url") or client.init_options.get("location")
+        self._owns_client = owns_client
+        self._local = client.init_options.get("url") is None and (
+            client.init_options.get("location") == ":memory:" or client.init_options.get("path")
+        )
+        with self._calls():
+            if client.collection_exists(collection):
+                self._check_layout()
+            else:
+                self._create()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, layout: Layout, client: QdrantClient | None = None
+    ) -> ServerStore:
+        """The collection `settings.collection` at `QDRANT_URL` (or in the client given)."""
+        if client is not None:
+            return cls(client, settings.collection, layout)
+        if not settings.qdrant_url:
+            raise ValueError("ServerStore.from_settings needs QDRANT_URL or a client.")
+        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        with warnings.catch_warnings():
+            # "Api key is used with an insecure connection": the user's choice on a LAN.
+            warnings.simplefilter("ignore", UserWarning)
+            # The version check would only print a warning for an unreachable server; our first
+            # call says so as a clear error instead.
+            client = QdrantClient(url=settings.qdrant_url, api_key=key, check_compatibility=False)
+        return cls(client, settings.collection, layout, url=settings.qdrant_url, owns_client=True)
+
+    # --- creation and the layout check ------------------------------------------------------
+    def _create(self) -> None:
+        layout = self.layout
+        int8 = models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+            )
+        )
+        vectors = {
+            DENSE: models.VectorParams(
+                size=layout.dense_dim,
+                distance=models.Distance.COSINE,
+                quantization_config=int8 if layout.dense_quantization == "int8" else None,
+            ),
+            COLBERT: models.VectorParams(
+                size=layout.colbert_dim,
+                distance=models.Distance.COSINE,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM
+                ),
+                datatype=_DATATYPES[layout.colbert_datatype],
+                quantization_config=int8 if layout.colbert_quantization == "int8" else None,
+                # MaxSim only ever rescores candidates: a graph would cost time, never be used.
+                hnsw_config=models.HnswConfigDiff(m=0),
+                on_disk=layout.colbert_on_disk or None,
+            ),
+        }
+        if layout.muvera_dim:
+            vectors[MUVERA] = models.VectorParams(
+                size=layout.muvera_dim, distance=models.Distance.COSINE
+            )
+        with self._quiet_local():
+            self.client.create_collection(
+                self.collection,
+                vectors_config=vectors,
+                sparse_vectors_config={
+                    BM25: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+                metadata={LAYOUT_KEY: layout.to_dict()},
+            )
+            for field in INDEXED_FIELDS:
+                self.client.create_payload_index(
+                    self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
+                )
+
+    def _check_layout(self) -> None:
+        info = self.client.get_collection(self.collection)
+        stored = (info.config.metadata or {}).get(LAYOUT_KEY)
+        if not isinstance(stored, dict):
+            raise LayoutMismatchError(
+                f"The collection {self.collection!r} at {self.url} has no msrag layout record: "
+                "it was not created by msrag, or by a Qdrant server older than 1.16 (which drops "
+                "collection metadata). Set MSRAG_COLLECTION to another name, or upgrade Qdrant."
+            )
+        Layout.from_dict(stored).check_compatible(
+            self.layout, f"{self.url} (collection {self.collection!r})"
+        )
+
+    # --- writes -----------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError(f"Got {len(chunks)} chunks but {len(vectors)} vector sets.")
+        batch: list[models.PointStruct] = []
+        floats = 0
+        for chunk, vec in zip(chunks, vectors, strict=True):
+            named = stored_vectors(vec, self.layout)
+            batch.append(
+                models.PointStruct(
+                    id=chunk.id, vector=_client_vectors(named), payload=chunk.payload()
+                )
+            )
+            floats += sum(_size(v) for v in named.values())
+            if floats >= _FLOATS_PER_REQUEST:
+                self._upsert(batch)
+                batch, floats = [], 0
+        if batch:
+            self._upsert(batch)
+
+    def _upsert(self, points: list[models.PointStruct]) -> None:
+        with self._calls():
+            # wait=True: the call returns once the server has applied (and logged) the points.
+            self.client.upsert(self.collection, points=points, wait=True)
+
+    def delete(self, filter: Filter) -> None:
+        if not filter:
+            raise ValueError("delete() needs a non-empty filter; refusing to delete everything.")
+        with self._calls():
+            self.client.delete(
+                self.collection,
+                points_selector=models.FilterSelector(filter=_filter(filter)),
+                wait=True,
+            )
+
+    def optimize(self) -> None:
+        """Nothing to do: the server builds its indexes in the background."""
+
+    # --- reads ------------------------------------------------------------------------------
+    def query(self, plan: QueryPlan) -> list[Passage]:
+        root = render(plan, self.layout)
+        with self._calls(), self._quiet_local():
+            response = self.client.query_points(
+                self.collection,
+                query=_query(root),
+                using=root.using,
+                prefetch=[_prefetch(child) for child in root.children] or None,
+                query_filter=_filter(root.filter),
+                search_params=_params(root),
+                limit=root.limit,
+                with_payload=True,
+                with_vectors=[COLBERT] if plan.with_vectors else False,
+            )
+        return [
+            Passage.from_payload(
+                str(hit.id),
+                float(hit.score),
+                hit.payload or {},
+                rank=rank,
+                mode=plan.mode,
+                colbert=_colbert(hit.vector) if plan.with_vectors else None,
+            )
+            for rank, hit in enumerate(response.points, start=1)
+        ]
+
+    def count(self, filter: Filter | None = None) -> int:
+        with self._calls():
+            return self.client.count(
+                self.collection, count_filter=_filter(filter), exact=True
+            ).count
+
+    def scroll_payloads(
+        self, fields: Sequence[str], filter: Filter | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        offset: Any = None
+        while True:
+            with self._calls():
+                records, offset = self.client.scroll(
+                    self.collection,
+                    scroll_filter=_filter(filter),
+                    limit=_SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=list(fields) if fields else False,
+                    with_vectors=False,
+                )
+            for record in records:
+                yield str(record.id), dict(record.payload or {})
+            if offset is None:
+                return
+
+    def describe(self) -> str:
+        if self._local:
+            return f"qdrant-client local mode ({self.url}), collection {self.collection!r}"
+        return f"Qdrant server at {self.url}, collection {self.collection!r}"
+
+    def disk_bytes(self) -> int | None:
+        return None  # the server's disk is not ours to measure
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> ServerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- error translation ------------------------------------------------------------------
+    @contextmanager
+    def _calls(self) -> Iterator[None]:
+        """Turn connection and authentication failures into one actionable error."""
+        try:
+            yield
+        except ResponseHandlingException as exc:  # httpx could not connect / timed out
+            raise StoreUnavailableError(
+                f"Qdrant at {self.url} is unreachable ({exc.source}): "
+                "start it, check QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
+            ) from exc
+        except UnexpectedResponse as exc:
+            if exc.status_code in (401, 403):
+                raise StoreUnavailableError(
+                    f"Qdrant at {self.url} refused the request (HTTP {exc.status_code}): check "
+                    "QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
+                ) from exc
+            raise
+
+    @contextmanager
+    def _quiet_local(self) -> Iterator[None]:
+        # Local mode warns that it ignores quantization, on_disk, payload indexes and search
+        # params (it is always exact); those settings are for real servers, harmless here.
+        with warnings.catch_warnings():
+            if self._local:
+                warnings.simplefilter("ignore", UserWarning)
+            yield
+
+
+# --- plan → qdrant-client models ---------------------------------------------------------------
+def _client_vectors(named: dict[str, Any]) -> dict[str, Any]:
+    return {name: _client_vector(v) for name, v in named.items()}
+
+
+def _client_vector(vector: Any) -> Any:
+    if isinstance(vector, SparseVector):
+        return models.SparseVector(indices=vector.indices, values=vector.values)
+    return vector
+
+
+def _size(vector: Any) -> int:
+    if isinstance(vector, SparseVector):
+        return 2 * len(vector.indices)
+    if vector and isinstance(vector[0], list):
+        return len(vector) * len(vector[0])
+    return len(vector)
+
+
+def _query(stage: Stage) -> Any:
+    if stage.is_fusion:
+        return models.RrfQuery(rrf=models.Rrf(k=stage.rrf_k))
+    return _client_vector(stage.vector)
+
+
+def _params(stage: Stage) -> models.SearchParams | None:
+    if not (stage.exact or stage.rescore):
+        return None
+    return models.SearchParams(
+        exact=stage.exact,
+        quantization=models.QuantizationSearchParams(rescore=True) if stage.rescore else None,
+    )
+
+
+def _prefetch(stage: Stage) -> models.Prefetch:
+    return models.Prefetch(
+        query=_query(stage),
+        using=stage.using,
+        prefetch=[_prefetch(child) for child in stage.children] or None,
+        filter=_filter(stage.filter),
+        params=_params(stage),
+        limit=stage.limit,
+    )
+
+
+def _filter(filter: Filter | None) -> models.Filter | None:
+    if not filter:
+        return None
+    must = [_condition(key, value) for key, value in filter.must.items()]
+    must_not = [_condition(key, value) for key, value in filter.must_not.items()]
+    return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _condition(key: str, value: Any) -> models.FieldCondition:
+    if isinstance(value, list):
+        return models.FieldCondition(key=key, match=models.MatchAny(any=list(value)))
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _colbert(vector: Any) -> np.ndarray | None:
+    if not isinstance(vector, dict) or COLBERT not in vector:
+        return None
+    return np.asarray(vector[COLBERT], dtype=np.float32)
