@@ -26,6 +26,8 @@ _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*(?:[,;]|[-–])\s*\d{1,3})*)\s*\]")
 _PARTIAL = re.compile(r"\[\s*(?:\d{1,3}(?:\s*(?:[,;]|[-–])\s*(?:\d{1,3})?)*)?\s*$")
 _MAX_RANGE = 20  # "[1-3]" expands; "[1-2000]" is not a citation
 
+# A list item's bullet or number, not part of the sentence it introduces.
+_BULLET = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")
 # A marker in already-normalised answer text.
 _NORMALISED = re.compile(r"\[(\d+)\]")
 
@@ -142,12 +144,17 @@ def sentences_by_source(text: str) -> dict[int, list[str]]:
 
     >>> sentences_by_source("Ada was born in 1815 [1]. She died in 1852. [2][1]")
     {1: ['Ada was born in 1815.', 'She died in 1852.'], 2: ['She died in 1852.']}
+    >>> sentences_by_source("Two facts:\\n- Born in 1815 [1]\\n- Died in 1852 [2]")
+    {1: ['Born in 1815'], 2: ['Died in 1852']}
     """
     result: dict[int, list[str]] = {}
     previous = ""
-    for sentence in sentences.split(text):
+    # a line break ends a sentence too: list items rarely end with a full stop
+    pieces = [s for line in text.splitlines() for s in sentences.split(line)]
+    for sentence in pieces:
         numbers = [int(n) for n in _NORMALISED.findall(sentence)]
         plain = re.sub(r"\s*\[\d+\]", "", sentence).strip()
+        plain = _BULLET.sub("", plain)
         if not plain and previous:
             plain = previous
         for n in numbers:

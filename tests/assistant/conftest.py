@@ -111,12 +111,13 @@ class StaticRetriever:
 def llm_settings(url: str | None, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "openai_api_key": SECRET if url else None,
-        "openai_base_url": url,
+        # these fields are set by their environment names (validation aliases)
+        "OPENAI_API_KEY": SECRET if url else None,
+        "OPENAI_BASE_URL": url,
         "llm_model": "test-model",
         "llm_timeout": 2.0,
         "llm_max_retries": 2,
-        "qdrant_url": None,
+        "QDRANT_URL": None,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
