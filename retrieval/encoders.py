@@ -22,6 +22,7 @@ from fastembed.common.model_description import DenseModelDescription, ModelSourc
 from fastembed.late_interaction.colbert import Colbert
 
 from retrieval.errors import ModelUnavailableError
+from retrieval.postprocess import apply_index_time_options, muvera_dim, query_muvera
 from retrieval.settings import Settings
 from retrieval.types import ChunkVectors, SparseVector
 
@@ -114,6 +115,7 @@ class Encoders:
 
     def __init__(self, settings: Settings, *, threads: int | None = None) -> None:
         self.batch_size = settings.encode_batch_size
+        self._settings = settings  # index-time options: token pooling, MUVERA
         cache = str(settings.models_cache_dir) if settings.models_cache_dir else None
         self.model_ids = {
             "dense": _model_id(settings.dense_model),
@@ -144,6 +146,7 @@ class Encoders:
             else:
                 self._dense = self._load_dense(settings.dense_model, cache, threads)
                 self.dense_dim = int(self._dense.embedding_size)
+            self.muvera_dim = muvera_dim(settings, self.colbert_dim)
         except ModelUnavailableError:
             raise
         except Exception as exc:  # fastembed's own errors are long and mention hubs
@@ -234,10 +237,13 @@ class Encoders:
             dense = list(self._dense.embed(batch, batch_size=len(batch)))
             colbert = list(self._colbert_docs(batch))
         for d, s, c in zip(dense, sparse, colbert, strict=True):
-            yield ChunkVectors(
-                dense=np.asarray(d, dtype=np.float32),
-                sparse=SparseVector(s.indices.tolist(), s.values.tolist()),
-                colbert=np.asarray(c, dtype=np.float32),
+            yield apply_index_time_options(
+                ChunkVectors(
+                    dense=np.asarray(d, dtype=np.float32),
+                    sparse=SparseVector(s.indices.tolist(), s.values.tolist()),
+                    colbert=np.asarray(c, dtype=np.float32),
+                ),
+                self._settings,
             )
 
     def _colbert_docs(self, batch: list[str]) -> Iterator[np.ndarray]:
@@ -269,8 +275,11 @@ class Encoders:
                 tokens = next(iter(self._late.query_embed(text)))
         if dense and dense_vec is None and self._dense is not None:
             dense_vec = next(iter(self._dense.query_embed(text)))
-        return ChunkVectors(
-            dense=np.asarray(dense_vec, dtype=np.float32) if dense else None,
-            sparse=sparse_vec,
-            colbert=_normalize_rows(np.asarray(tokens, dtype=np.float32)) if colbert else None,
+        return query_muvera(
+            ChunkVectors(
+                dense=np.asarray(dense_vec, dtype=np.float32) if dense else None,
+                sparse=sparse_vec,
+                colbert=_normalize_rows(np.asarray(tokens, dtype=np.float32)) if colbert else None,
+            ),
+            self._settings,
         )

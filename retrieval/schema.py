@@ -100,5 +100,5 @@ def layout_for(settings: Settings, encoders: Encoders) -> Layout:
         model_ids=encoders.model_ids,
         dense_dim=encoders.dense_dim,
         colbert_dim=encoders.colbert_dim,
-        muvera_dim=getattr(encoders, "muvera_dim", None),
+        muvera_dim=encoders.muvera_dim,
     )
