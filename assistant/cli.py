@@ -196,6 +196,26 @@ def search(
     err.print(f"[dim]{result.mode}: encode {t['encode_ms']:.1f} ms, search {t['search_ms']:.1f} ms[/dim]")
 
 
+# --- reindex ------------------------------------------------------------------------------
+@app.command()
+def reindex() -> None:
+    """Re-encode the stored text with the current models and layout settings.
+
+    Use it after changing a model or a layout option (MSRAG_COLBERT_DATATYPE, MSRAG_POOL_FACTOR,
+    MSRAG_MUVERA, …) — opening a store built differently is refused until then. The text is first
+    dumped next to the data, so an interrupted re-index resumes when run again.
+    """
+    from retrieval.encoders import Encoders
+    from retrieval.reindex import reindex as run_reindex
+
+    settings = load_settings()
+    with user_errors():
+        with err.status("Loading models…"):
+            encoders = Encoders(settings)
+        stats = run_reindex(settings, encoders)
+    out.print(f"Re-indexed {int(stats['chunks'])} chunks in {stats['seconds']:.1f} s.")
+
+
 # --- status ------------------------------------------------------------------------------------
 @app.command()
 def status() -> None:
