@@ -119,6 +119,11 @@ class RunReport:
                 counts[layer.status] += 1
         return counts
 
+    def explain(self) -> str:
+        """Every failing case with its reasons and diffs, then the summary line."""
+        failing = [r.explain() for r in self.results if not r.ok]
+        return "\n\n".join([*failing, self.summary()])
+
     def summary(self) -> str:
         c = self.counts()
         checks = sum(c.values())
@@ -214,6 +219,13 @@ class RegressionRunner:
     # --- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> RegressionRunner:
+        try:
+            return self._open()
+        except BaseException:
+            self.close()  # the embedded store holds a lock until closed
+            raise
+
+    def _open(self) -> RegressionRunner:
         if self.llm_mode == "replay":
             self.cassette = Cassette.load(self.suite.cassette_path)
         elif self.record:

@@ -1,0 +1,78 @@
+"""`msrag regress`: the command-line runner (registered in assistant/cli.py).
+
+Exit codes: 0 every check passed, 1 a check failed or changed, 2 the suite could not run (an
+invalid case file, a missing cassette, a bad option).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class LLMChoice(str, Enum):
+    replay = "replay"
+    live = "live"
+    off = "off"
+
+
+def regress_command(
+    cases: Annotated[Path, typer.Argument(help="The case file (YAML).", show_default=False)],
+    llm: Annotated[
+        LLMChoice,
+        typer.Option(
+            "--llm",
+            help="replay: answers from the suite's cassette (offline, deterministic); live: call "
+            "the configured model (extractive without one); off: check extractive answers.",
+        ),
+    ] = LLMChoice.replay,
+    record: Annotated[
+        bool, typer.Option("--record", help="With --llm live: write the answers to the cassette.")
+    ] = False,
+    update: Annotated[
+        bool,
+        typer.Option("--update", help="Accept changed prompt and retrieval goldens (write them)."),
+    ] = False,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")
+    ] = None,
+    case: Annotated[
+        list[str] | None,
+        typer.Option("--case", "-c", help="Only cases whose id matches this glob (repeatable)."),
+    ] = None,
+) -> None:
+    """Run a prompt regression suite: prompt, retrieval and answer checks for every case.
+
+    Prints a table per case and layer (pass / fail / changed, with the reason), the diff of
+    every changed golden, and a summary line; exits with 1 if any check failed or changed.
+
+        msrag regress examples/regress/cases.yaml                   # CI: replay the cassette
+        msrag regress cases.yaml --llm live --record --update       # re-record after a change
+    """
+    from rich.console import Console
+
+    from assistant.cli import err, load_settings, user_errors
+    from assistant.regress.cases import load_suite
+    from assistant.regress.report import print_report, write_junit
+    from assistant.regress.runner import RegressionRunner
+
+    settings = load_settings()
+    with user_errors():
+        suite = load_suite(cases)
+        runner = RegressionRunner(suite, settings, llm=llm.value, record=record, update=update)
+        try:
+            with err.status("Loading models and preparing the suite's documents…"):
+                runner.open()
+            report = runner.run(case)
+        finally:
+            runner.close()
+    print_report(report, Console())
+    if record:
+        err.print(f"Wrote {suite.cassette_path}")
+    if junit is not None:
+        write_junit(report, junit)
+        err.print(f"Wrote {junit}")
+    raise typer.Exit(0 if report.ok else 1)
