@@ -1,0 +1,216 @@
+"""The page logic through Streamlit's AppTest, over a real store of the demo documents.
+
+No LLM is configured unless a test says so, so answers are extractive and deterministic.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.conftest import APP, REPO
+
+TIMEOUT = 120  # the first run of a session loads the models
+
+
+def _run(question: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    if question is not None:
+        at.chat_input[0].set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _html(at: AppTest) -> str:
+    """Every markdown element's source (what the browser would receive), joined."""
+    return "\n".join(m.value for m in at.markdown)
+
+
+def _text(fragment: str) -> str:
+    """What a reader sees of an HTML fragment from ui.markup (tags dropped, entities decoded)."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", fragment))
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+class TestChatTurn:
+    def test_extractive_answer_cites_the_biography_with_links_to_its_source(self, page) -> None:
+        at = _run("When was Ada Lovelace born?")
+        assert not at.error
+        assert [m.name for m in at.chat_message] == ["user", "assistant"]
+        reply = at.chat_message[1]
+        answer = reply.markdown[0].value
+        assert "10 December 1815" in _text(answer)
+        links = re.findall(r'<a href="#(msrag-t1-s(\d+))" title="([^"]*)"', answer)
+        assert links, answer
+        anchor, number, tooltip = links[0]
+        assert "ada_lovelace.md" in html.unescape(tooltip)
+        # the link target exists: the cited source's heading carries that id
+        heads = [m.value for m in reply.markdown if f'id="{anchor}"' in m.value]
+        assert len(heads) == 1 and f"&#91;{number}&#93; Ada Lovelace" in heads[0]
+        assert "ada&#95;lovelace.md" in heads[0] and "rerank score" in heads[0]
+        assert any("Extractive answer" in c.value for c in reply.caption)
+
+    def test_cited_sentence_is_highlighted_in_the_passage(self, page) -> None:
+        at = _run("When was Ada Lovelace born?")
+        passages = [m.value for m in at.chat_message[1].markdown if "msrag-passage" in m.value]
+        marked = [_text(x) for p in passages for x in re.findall(r'<mark class="msrag-used">(.*?)</mark>', p)]
+        assert any("born on 10 December 1815" in m for m in marked), marked
+
+    def test_uncited_sources_are_listed_in_a_collapsed_expander(self, page) -> None:
+        at = _run("When was Ada Lovelace born?")
+        expanders = at.chat_message[1].expander
+        assert len(expanders) == 1 and expanders[0].label.startswith("Retrieved but not cited")
+        assert not expanders[0].proto.expanded
+        heads = [m.value for m in expanders[0].markdown if "msrag-source-head" in m.value]
+        assert heads and all(' id="' not in h for h in heads)  # only cited sources are anchors
+
+    def test_history_is_redrawn_and_the_follow_up_gets_its_own_turn(self, page) -> None:
+        at = _run("When was Ada Lovelace born?")
+        at.chat_input[0].set_value("How high did the Zephyr-9 balloon reach?").run()
+        assert [m.name for m in at.chat_message] == ["user", "assistant"] * 2
+        assert "1815" in _text(at.chat_message[1].markdown[0].value)
+        second = at.chat_message[3].markdown[0].value
+        assert "38.2 kilometres" in _text(second) and 'href="#msrag-t2-s' in second
+
+    def test_document_markup_is_displayed_as_text_never_as_html(self, page) -> None:
+        at = _run("How high did the Zephyr-9 balloon reach?")
+        source = _html(at)
+        passage = next(m.value for m in at.markdown if "Literal payload" in m.value)
+        seen = _text(passage)
+        assert "<script>alert(1)</script>" in seen
+        assert "<img src=x onerror=alert(1)>" in seen
+        assert "[click](javascript:alert(1))" in seen
+        # …and none of it is markup or a link the browser or markdown would act on
+        lowered = source.lower()
+        assert "<script" not in lowered and "<img" not in lowered
+        assert "javascript:" not in lowered and "](" not in source
+
+    def test_why_this_passage_draws_the_alignment(self, page) -> None:
+        at = _run("When was Ada Lovelace born?")
+        toggle = next(t for t in at.toggle if t.key.endswith("-c"))
+        toggle.set_value(True).run()
+        heat = next(m.value for m in at.markdown if "msrag-why" in m.value)
+        spans = re.findall(r'rgba\(214, 90, 0, ([0-9.]+)\).*?title="([^"]*)">(.*?)</span>', heat)
+        assert spans
+        by_token = {html.unescape(t).split(" · ")[0]: (float(a), _text(w)) for a, t, w in spans}
+        assert by_token["born"][1] == "born"
+        strongest = max(spans, key=lambda s: float(s[0]))
+        assert float(strongest[0]) == pytest.approx(0.9)  # the strongest match is the darkest
+        assert at.dataframe and "query token" in at.dataframe[0].value.columns
+
+
+class TestSidebar:
+    def test_store_llm_controls_and_timings(self, page) -> None:
+        at = _run()
+        metrics = {m.label: m.value for m in at.sidebar.metric}
+        assert metrics == {"Documents": "8", "Chunks": "14"}
+        info = "\n".join(m.value for m in at.sidebar.markdown)
+        assert "no LLM — extractive answers" in info and "embedded store at" in html.unescape(info)
+        assert "local:minilm-l6-v2-int8" in info
+        assert at.selectbox(key="mode").value == "hybrid+colbert"
+        assert "No question asked yet." in [c.value for c in at.sidebar.caption]
+
+        at.number_input(key="top_k").set_value(2).run()
+        at.selectbox(key="mode").set_value("bm25+colbert").run()
+        at.chat_input[0].set_value("When was Ada Lovelace born?").run()
+        heads = [m for m in at.chat_message[1].markdown if "msrag-source-head" in m.value]
+        heads += [m for e in at.chat_message[1].expander for m in e.markdown if "msrag-source-head" in m.value]
+        assert len(heads) == 2  # top-k reached the retriever
+        timings = "\n".join(m.value for m in at.sidebar.markdown)
+        retrieve_ms = float(re.search(r"retrieve: \*\*([\d,.]+) ms", timings).group(1).replace(",", ""))
+        assert retrieve_ms > 0
+
+    def test_new_chat_clears_the_conversation(self, page) -> None:
+        at = _run("When was Ada Lovelace born?")
+        next(b for b in at.sidebar.button if b.label == "New chat").click().run()
+        assert not at.chat_message and at.session_state["messages"] == []
+
+
+class TestUpload:
+    def test_files_are_ingested_with_a_result_per_file_and_become_answerable(self, page) -> None:
+        at = _run()
+        at.session_state["pending_uploads"] = [
+            ("../../escape/quokka notes.md", b"# Quokkas\n\nThe quokka Percival lives on Rottnest Island and eats grass."),
+            ("malware.exe", b"MZ\x90\x00"),
+            ("empty.txt", b""),
+        ]
+        at.run()
+        lines = [html.unescape(m.value) for m in at.sidebar.markdown if " — " in m.value]
+        assert any("quokka notes.md — ingested: 1 chunks" in x for x in lines), lines
+        assert any("malware.exe — skipped: not a supported file type" in x for x in lines), lines
+        assert any(re.search(r"empty\.txt — (failed|skipped): \w", x) for x in lines), lines
+        saved = page / "uploads" / "quokka notes.md"
+        assert saved.exists() and not (page.parent / "escape").exists()  # no path traversal
+        assert {m.label: m.value for m in at.sidebar.metric}["Documents"] == "9"
+
+        at.chat_input[0].set_value("Where does the quokka Percival live?").run()
+        answer = _text(at.chat_message[1].markdown[0].value)
+        assert "Rottnest Island" in answer
+
+
+@pytest.fixture
+def locked(page: Path) -> Iterator[None]:
+    """Another process holds the page's embedded store."""
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from retrieval.stores.edge import EdgeStore, _read_layout, LAYOUT_FILE\n"
+        "p = Path(sys.argv[1]) / 'msrag'\n"
+        "s = EdgeStore(p, _read_layout(p / LAYOUT_FILE)); print('ready', flush=True); sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(page)], cwd=REPO, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+class TestErrors:
+    def test_locked_store_is_a_sentence_and_the_chat_still_answers_with_one(self, page, locked) -> None:
+        at = _run()
+        assert len(at.error) == 1
+        message = at.error[0].value
+        assert "another process" in html.unescape(message).lower() or "lock" in message.lower()
+        assert "Traceback" not in message
+        at.chat_input[0].set_value("When was Ada Lovelace born?").run()
+        assert not at.exception
+        reply = at.chat_message[1]
+        assert reply.error and "Traceback" not in reply.error[0].value
+
+    def test_unreachable_qdrant_server(self, page, monkeypatch) -> None:
+        port = _closed_port()
+        monkeypatch.setenv("QDRANT_URL", f"http://127.0.0.1:{port}")
+        at = _run()
+        assert len(at.error) == 1
+        message = html.unescape(at.error[0].value)
+        assert f"127.0.0.1:{port}" in message and "Traceback" not in message
+        assert at.chat_input  # still there to try again
+
+    def test_llm_fault_keeps_the_sources_and_says_what_to_do(self, page, monkeypatch) -> None:
+        port = _closed_port()
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+        at = _run("When was Ada Lovelace born?")
+        info = "\n".join(m.value for m in at.sidebar.markdown)
+        assert "no LLM" not in info and f"127.0.0.1:{port}" in html.unescape(info)
+        reply = at.chat_message[1]
+        assert reply.warning, [m.value for m in reply.markdown]
+        assert f"127.0.0.1:{port}" in html.unescape(reply.warning[0].value)
+        at.chat_input[0].set_value("And the Zephyr-9 balloon?").run()  # still usable
+        assert len(at.chat_message) == 4 and not at.exception

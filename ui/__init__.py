@@ -1,0 +1,1 @@
+"""The Streamlit chat page (`msrag ui`): chat, checkable sources, uploads."""
