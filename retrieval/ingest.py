@@ -129,7 +129,16 @@ def ingest(
     files, missing = _discover(paths, report.files)
     stored = _stored_versions(store)
 
-    todo: list[tuple[FileResult, list[Chunk]]] = []
+    # Old versions go only once every chunk of the new one is stored (see module docstring).
+    remaining: dict[str, int] = {}  # source → chunks still to write
+    results: dict[str, FileResult] = {}
+
+    def finalize(source: str, file_hash: str) -> None:
+        if set(stored.get(source, {})) - {file_hash}:
+            _delete_other_versions(store, source, file_hash)
+        results[source].status = "ingested"
+
+    to_write: list[Chunk] = []
     seen: set[str] = set()
     for path in files:
         source = source_for(path)
@@ -156,24 +165,24 @@ def ingest(
             result.reason = f"cannot read the file ({exc.strerror or exc})"
             continue
         result.chunks = len(chunks)
-        todo.append((result, chunks))
-
-    # Old versions go only once every chunk of the new one is stored (see module docstring).
-    remaining = {result.path: len(chunks) for result, chunks in todo}
-    by_source = {result.path: result for result, _ in todo}
+        results[source] = result
+        # Resuming: chunks an interrupted run already stored for this version are not redone.
+        done = versions[file_hash].ids if file_hash in versions else set()
+        missing_chunks = [c for c in chunks if c.id not in done]
+        remaining[source] = len(missing_chunks)
+        to_write.extend(missing_chunks)
+        if not missing_chunks:
+            finalize(source, file_hash)
 
     def finish(batch: Sequence[Chunk]) -> None:
         for chunk in batch:
             remaining[chunk.source] -= 1
             if remaining[chunk.source] == 0:
-                if set(stored.get(chunk.source, {})) - {chunk.file_hash}:
-                    _delete_other_versions(store, chunk.source, chunk.file_hash)
-                by_source[chunk.source].status = "ingested"
+                finalize(chunk.source, chunk.file_hash)
 
-    all_chunks = [chunk for _, chunks in todo for chunk in chunks]
-    if all_chunks:
+    if to_write:
         stats = ingest_chunks(
-            all_chunks,
+            to_write,
             store,
             encoders,
             progress=progress,
@@ -192,6 +201,7 @@ def ingest(
         scope = source_for(path)
         if not any(_within(p, scope) for p in pruned):
             report.files.append(FileResult(scope, "failed", reason="no such file or folder"))
+    report.files.sort(key=lambda r: r.path)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -249,8 +259,12 @@ def ingest_chunks(
 
 @dataclass
 class _Version:
-    points: int = 0
     chunk_count: int = 0
+    ids: set[str] = field(default_factory=set)
+
+    @property
+    def points(self) -> int:
+        return len(self.ids)
 
     @property
     def complete(self) -> bool:
@@ -258,14 +272,14 @@ class _Version:
 
 
 def _stored_versions(store: Store) -> dict[str, dict[str, _Version]]:
-    """source → file_hash → points stored and points expected, from one scroll."""
+    """source → file_hash → stored point ids and points expected, from one scroll."""
     versions: dict[str, dict[str, _Version]] = defaultdict(dict)
-    for _, payload in store.scroll_payloads(["source", "file_hash", "chunk_count"]):
+    for point_id, payload in store.scroll_payloads(["source", "file_hash", "chunk_count"]):
         source, file_hash = payload.get("source"), payload.get("file_hash")
         if not isinstance(source, str) or not isinstance(file_hash, str):
             continue  # not a point ingest wrote (e.g. a BEIR passage): never ours to manage
         version = versions[source].setdefault(file_hash, _Version())
-        version.points += 1
+        version.ids.add(point_id)
         version.chunk_count = int(payload.get("chunk_count") or 0)
     return dict(versions)
 
