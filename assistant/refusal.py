@@ -26,14 +26,14 @@ from retrieval.settings import Settings
 
 # mode → minimum relevance (see the module docstring); None: no absolute threshold.
 DEFAULT_THRESHOLDS: dict[str, float | None] = {
-    "dense": 0.25,
+    "dense": 0.30,
     "bm25": None,
     "hybrid": None,
-    "dense+colbert": 0.55,
-    "bm25+colbert": 0.55,
-    "hybrid+colbert": 0.55,
+    "dense+colbert": 0.45,
+    "bm25+colbert": 0.45,
+    "hybrid+colbert": 0.45,
     "hybrid+colbert+rrf": None,
-    "muvera+colbert": 0.55,
+    "muvera+colbert": 0.45,
 }
 
 _PER_TOKEN = {"dense+colbert", "bm25+colbert", "hybrid+colbert", "muvera+colbert"}
