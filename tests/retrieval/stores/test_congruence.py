@@ -1,0 +1,219 @@
+"""The same points and the same plans give the same results on both engines.
+
+Like qdrant-client's own congruence tests: EdgeStore (qdrant-edge, Qdrant's Rust segments) and
+ServerStore over `QdrantClient(":memory:")` (qdrant-client's numpy local mode, the reference the
+client ships for a server) must return identical top-10 ids with scores within 1e-4.
+
+The one allowed difference: the order of exactly equal scores. Each engine breaks ties by its
+own internal order (segment offsets in edge, a numpy sort in local mode). So at every rank the
+scores must agree, and every id one engine returns must carry that same score in the other's
+results. With random vectors ties never happen, except in RRF: fused scores depend on ranks
+alone, so points at the same rank of different lists get exactly equal scores (common, see
+`test_rrf_ties_really_occur`). With real text BM25 ties occur too, and RRF turns a swapped BM25
+tie into different fused scores; the RRF check therefore compares the fused rankings between
+the engines and checks each engine's fusion against its own rankings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from retrieval.encoders import Encoders
+from retrieval.offline import OfflineModels
+from retrieval.schema import Layout, layout_for
+from retrieval.settings import MODES
+from retrieval.stores import EdgeStore, ServerStore, Store
+from retrieval.types import Chunk, Filter, Passage, QueryPlan
+from tests.conftest import DEMO_DOCS, make_settings
+from tests.retrieval.stores.conftest import FILTERS, FUSED_MODES, Corpus
+
+TOL = 1e-4
+
+
+def assert_same_ranking(a: list[Passage], b: list[Passage], deeper: dict[str, float]) -> None:
+    """`a` ranks like `b`: the same score at every rank, and every id in `a` has that score in
+    `b`'s deeper results (`deeper`: id → score). So ids can only differ between equal scores."""
+    assert 0 < len(a) == len(b)
+    np.testing.assert_allclose([p.score for p in a], [p.score for p in b], atol=TOL)
+    for passage in a:
+        assert passage.id in deeper, f"{passage.id} ({passage.score}) missing on the other side"
+        assert abs(deeper[passage.id] - passage.score) <= TOL
+
+
+def _rrf(rankings: list[list[Passage]], k: int) -> dict[str, float]:
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, passage in enumerate(ranking):  # Qdrant: 1 / (k + 0-based rank)
+            fused[passage.id] = fused.get(passage.id, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def _components(plan: QueryPlan) -> list[QueryPlan]:
+    """The rankings an RRF mode fuses, each as a plan of its own (see retrieval/plan.py)."""
+    p = plan.prefetch_limit
+    names = {"hybrid": ("dense", "bm25"), "hybrid+colbert+rrf": ("hybrid+colbert", "bm25", "dense")}
+    return [replace(plan, mode=name, top_k=p) for name in names[plan.mode]]
+
+
+def assert_congruent(plan: QueryPlan, edge: Store, server: Store) -> None:
+    deep = replace(plan, top_k=3 * plan.prefetch_limit)
+    a, b = edge.query(plan), server.query(plan)
+    if plan.mode not in FUSED_MODES:
+        assert_same_ranking(a, b, {p.id: p.score for p in server.query(deep)})
+        assert_same_ranking(b, a, {p.id: p.score for p in edge.query(deep)})
+        return
+    # RRF turns ranks into scores, so a tie *inside* a fused ranking (two chunks with the same
+    # BM25 score, common with real text) that the engines order differently changes fused
+    # scores, not just the order. Hence: (1) the fused rankings agree between the engines up
+    # to exact ties, and (2) each engine's result is exactly the RRF of its own rankings.
+    for part in _components(plan):
+        pa, pb = edge.query(part), server.query(part)
+        if pa or pb:
+            assert_same_ranking(
+                pa, pb, {p.id: p.score for p in server.query(replace(part, top_k=3 * part.top_k))}
+            )
+    for store, result in ((edge, a), (server, b)):
+        fused = _rrf([store.query(part) for part in _components(plan)], plan.rrf_k)
+        best = sorted(fused.values(), reverse=True)[: plan.top_k]
+        np.testing.assert_allclose([p.score for p in result], best, atol=TOL)
+        for passage in result:
+            assert abs(fused[passage.id] - passage.score) <= TOL
+
+
+def _ties(passages: list[Passage]) -> int:
+    scores = [round(p.score, 6) for p in passages]
+    return len(scores) - len(set(scores))
+
+
+class TestSyntheticCorpus:
+    @pytest.fixture(scope="class")
+    def stores(
+        self, tmp_path_factory: pytest.TempPathFactory, layout: Layout, corpus: Corpus
+    ) -> Iterator[tuple[EdgeStore, ServerStore]]:
+        edge = EdgeStore(tmp_path_factory.mktemp("congruence") / "shard", layout)
+        server = ServerStore(QdrantClient(":memory:"), "msrag", layout)
+        for store in (edge, server):
+            store.upsert(corpus.chunks, corpus.vectors)
+            store.optimize()
+        yield edge, server
+        edge.close()
+        server.close()
+
+    @pytest.mark.parametrize("filter_name", list(FILTERS))
+    @pytest.mark.parametrize("mode", MODES)
+    def test_every_mode_agrees(
+        self, stores: tuple[EdgeStore, ServerStore], corpus: Corpus, mode: str, filter_name: str
+    ) -> None:
+        for query in corpus.queries:
+            plan = QueryPlan(
+                mode,  # type: ignore[arg-type]
+                query,
+                top_k=10,
+                prefetch_limit=30,
+                filter=FILTERS[filter_name],
+            )
+            assert_congruent(plan, *stores)
+
+    def test_rrf_ties_really_occur(
+        self, stores: tuple[EdgeStore, ServerStore], corpus: Corpus
+    ) -> None:
+        # Why the RRF check is looser: equal fused scores are common, not hypothetical.
+        edge, _ = stores
+        plans = [QueryPlan("hybrid", q, top_k=10, prefetch_limit=30) for q in corpus.queries]
+        assert sum(_ties(edge.query(plan)) for plan in plans) > 0
+
+
+class TestRealEncoders:
+    """Real MiniLM dense/token vectors and real BM25 on the demo documents."""
+
+    QUESTIONS = (
+        "Who wrote the first computer program?",
+        "How long should green tea steep?",
+        "What do plants need for photosynthesis?",
+        "How is a sourdough starter fed?",
+    )
+
+    @pytest.fixture(scope="class")
+    def muvera_encoders(
+        self, offline_model_dirs: OfflineModels, tmp_path_factory: pytest.TempPathFactory
+    ) -> tuple[Encoders, Layout]:
+        # MUVERA on, so that every mode, muvera+colbert included, runs on real vectors.
+        settings = make_settings(offline_model_dirs, tmp_path_factory.mktemp("enc"), muvera=True)
+        encoders = Encoders(settings)
+        return encoders, layout_for(settings, encoders)
+
+    @pytest.fixture(scope="class")
+    def stores(
+        self,
+        tmp_path_factory: pytest.TempPathFactory,
+        muvera_encoders: tuple[Encoders, Layout],
+    ) -> Iterator[tuple[EdgeStore, ServerStore]]:
+        encoders, layout = muvera_encoders
+        chunks = _demo_chunks()
+        vectors = encoders.encode_documents([c.text for c in chunks])
+        edge = EdgeStore(tmp_path_factory.mktemp("real") / "shard", layout)
+        server = ServerStore(QdrantClient(":memory:"), "msrag", layout)
+        for store in (edge, server):
+            store.upsert(chunks, vectors)
+        yield edge, server
+        edge.close()
+        server.close()
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_every_mode_agrees(
+        self,
+        stores: tuple[EdgeStore, ServerStore],
+        muvera_encoders: tuple[Encoders, Layout],
+        mode: str,
+    ) -> None:
+        encoders, _ = muvera_encoders
+        for question in self.QUESTIONS:
+            query = encoders.encode_query(question)
+            for flt in (None, Filter(must_not={"source": "photosynthesis.md"})):
+                plan = QueryPlan(mode, query, top_k=10, prefetch_limit=20, filter=flt)  # type: ignore[arg-type]
+                assert_congruent(plan, *stores)
+
+    def test_the_answer_is_found(
+        self, stores: tuple[EdgeStore, ServerStore], muvera_encoders: tuple[Encoders, Layout]
+    ) -> None:
+        # Not a quality test; it shows the congruent results are meaningful, not both empty.
+        encoders, _ = muvera_encoders
+        edge, _ = stores
+        plan = QueryPlan("hybrid+colbert", encoders.encode_query(self.QUESTIONS[0]), top_k=3)
+        assert edge.query(plan)[0].source == "ada_lovelace.md"
+
+
+def _demo_chunks() -> list[Chunk]:
+    """The plain-text demo documents, one chunk per paragraph (HTML/PDF need the loaders)."""
+    chunks: list[Chunk] = []
+    for path in sorted(DEMO_DOCS.glob("*")):
+        if path.suffix not in (".md", ".txt"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        paragraphs = [p for p in text.split("\n\n") if p.strip()]
+        offset = 0
+        for index, paragraph in enumerate(paragraphs):
+            start = text.index(paragraph, offset)
+            offset = start + len(paragraph)
+            chunks.append(
+                Chunk(
+                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{path.name}#{index}")),
+                    doc_id=path.stem,
+                    source=path.name,
+                    title=path.stem,
+                    text=paragraph,
+                    chunk_index=index,
+                    chunk_count=len(paragraphs),
+                    char_start=start,
+                    char_end=offset,
+                    file_hash=path.stem,
+                )
+            )
+    assert len(chunks) >= 20
+    return chunks
