@@ -159,17 +159,16 @@ class Assistant:
         retrieval = self.retriever.search(
             answer.standalone_question, mode=mode_, top_k=top_k, filter=filter
         )
-        timings.retrieve_ms = _ms(t)
-        timings.encode_ms = float(retrieval.timings.get("encode_ms", 0.0))
-        timings.search_ms = float(retrieval.timings.get("search_ms", 0.0))
         passages = list(retrieval.passages)
-
-        # knowing when not to answer
+        # knowing when not to answer (counting query tokens may encode: part of retrieval)
         answer.threshold = refusal.threshold_for(self.settings, mode_)
         if passages:
             answer.top_score = refusal.relevance_of(
                 passages[0].score, mode_, self._query_tokens(retrieval, mode_)
             )
+        timings.retrieve_ms = _ms(t)
+        timings.encode_ms = float(retrieval.timings.get("encode_ms", 0.0))
+        timings.search_ms = float(retrieval.timings.get("search_ms", 0.0))
         if not passages or (
             answer.threshold is not None
             and answer.top_score is not None
