@@ -313,6 +313,11 @@ class StoreContract:
                 "file_hash": by_id[point_id].file_hash,
             }
 
+    def test_scroll_payloads_without_fields_lists_ids(self, store: Store, corpus: Corpus) -> None:
+        rows = list(store.scroll_payloads([]))
+        assert sorted(i for i, _ in rows) == sorted(c.id for c in corpus.chunks)
+        assert all(payload == {} for _, payload in rows)
+
     def test_scroll_payloads_with_filter(self, store: Store) -> None:
         rows = list(store.scroll_payloads(["source"], Filter(must={"source": "docs/beta.pdf"})))
         assert len(rows) == 75
