@@ -237,10 +237,12 @@ def upload_section(engine: Engine | None) -> None:
             )
         except Exception as exc:  # the per-file errors are in results; this is the store itself
             log.exception("ingesting uploads failed")
-            st.error(f"Could not add the files: {markup.escape_markdown(str(exc))}", icon=":material/error:")
+            problem = markup.escape_markdown(str(exc))
+            st.error(f"Could not add the files: {problem}", icon=":material/error:")
             return
         st.session_state["upload_results"] = results
         st.session_state["upload_round"] += 1
+        st.rerun()  # a fresh, empty uploader; the results are shown from session state
     components.upload_results(st.session_state["upload_results"])
 
 
@@ -277,7 +279,7 @@ def main() -> None:
     # Drawn last so they show this run's answer and uploads.
     with store_box:
         if engine is None:
-            st.warning("The store is not open: see the message on the page.", icon=":material/warning:")
+            st.warning("The store is not open: see the message.", icon=":material/warning:")
         else:
             try:
                 components.store_panel(engine.stats(), engine.llm_label)

@@ -57,14 +57,18 @@ def answer_notes(answer: Answer) -> None:
     """The labels under an answer: extractive, refused, cut short, or failed."""
     if answer.extractive and not answer.refused and answer.text:
         st.caption(
-            ":material/format_quote: Extractive answer — sentences quoted from the sources below; no language model "
-            "is configured (set OPENAI_API_KEY or OPENAI_BASE_URL for written answers)."
+            ":material/format_quote: Extractive answer — sentences quoted from the sources "
+            "below; no language model is configured (set OPENAI_API_KEY or OPENAI_BASE_URL "
+            "for written answers)."
         )
     if answer.refused:
         detail = ""
         if answer.top_score is not None and answer.threshold is not None:
             detail = f" (best relevance {answer.top_score:.2f}, needed {answer.threshold:.2f})"
-        st.caption(f":material/search_off: Nothing in the store was relevant enough to answer from{detail}.")
+        st.caption(
+            f":material/search_off: Nothing in the store was relevant enough to answer "
+            f"from{detail}."
+        )
     if answer.error:
         prefix = "The answer was cut short: " if answer.partial else ""
         st.warning(prefix + markup.escape_markdown(answer.error), icon=":material/warning:")
@@ -206,7 +210,10 @@ def timings_panel(timings: Timings | None) -> None:
 def upload_results(results: Sequence[FileResult]) -> None:
     for r in results:
         icon = _STATUS_ICON.get(r.status, "•")
-        detail = f"{r.chunks} chunks" if r.status in ("ingested", "unchanged") else r.reason or ""
+        if r.status in ("ingested", "unchanged"):
+            detail = f"{r.chunks} chunk{'s' if r.chunks != 1 else ''}"
+        else:
+            detail = r.reason or ""
         st.markdown(
             f"{icon} {markup.escape_markdown(Path(r.path).name)} — {r.status}"
             + (f": {markup.escape_markdown(detail)}" if detail else "")
