@@ -188,6 +188,16 @@ class Assistant:
         context, answer.messages = self.build_prompt(answer.standalone_question, passages)
         answer.omitted = list(context.omitted)
         timings.pack_ms = _ms(t)
+        if not context.passages:
+            answer.error = (
+                f"A context window of {self.settings.llm_context_window} tokens with "
+                f"{self.settings.llm_answer_tokens} reserved for the answer leaves no room for "
+                f"the passages: raise MSRAG_LLM_CONTEXT_WINDOW or lower MSRAG_LLM_ANSWER_TOKENS."
+            )
+            answer.error_kind = "budget"
+            timings.total_ms = _ms(started)
+            yield DoneEvent(answer)
+            return
         sources = context.sources()
         yield SourcesEvent(tuple(sources), answer.standalone_question)
 

@@ -308,6 +308,13 @@ class TestFaults:
         assert SECRET not in caplog.text and SECRET[-8:] not in caplog.text
 
 
+def test_no_room_for_passages_is_a_clear_error(llm_server, tmp_path: Path) -> None:
+    assistant, _ = make(llm_server.url, tmp_path, llm_context_window=768, llm_answer_tokens=700)
+    answer = assistant.ask("When was Ada Lovelace born?")
+    assert answer.error_kind == "budget" and "MSRAG_LLM_CONTEXT_WINDOW" in answer.error
+    assert llm_server.chat_requests == []
+
+
 class TestQuestion:
     def test_too_long_is_a_clear_error(self, tmp_path):
         assistant, retriever = make(None, tmp_path, max_question_chars=100)
