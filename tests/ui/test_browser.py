@@ -48,7 +48,6 @@ def server(offline_model_dirs, page_data: Path, tmp_path: Path) -> Iterator[str]
     env = {k: v for k, v in os.environ.items() if not k.startswith(leaky)}
     env.update(page_env(offline_model_dirs, page_data))
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-    env["PYTHONPATH"] = str(REPO)
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
