@@ -6,14 +6,14 @@ invalid case file, a missing cassette, a bad option).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 
-class LLMChoice(str, Enum):
+class LLMChoice(StrEnum):
     replay = "replay"
     live = "live"
     off = "off"

@@ -254,6 +254,12 @@ class RegressionRunner:
                 for stale in set(self.cassette.cases) - self._recorded:
                     del self.cassette.cases[stale]
             self.cassette.save()
+        if self._live is not None:
+            # close the HTTP connections now rather than whenever the client is collected
+            client = getattr(self._live, "_client", None)
+            if client is not None:
+                client.close()
+            self._live = None
         if self._owns_retriever and self._retriever is not None:
             self._retriever.close()
             self._retriever = None

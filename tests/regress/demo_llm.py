@@ -56,8 +56,8 @@ ANSWERS: dict[str, list[tuple[str, str]]] = {
     ],
     "How hot should the oven be to bake the country sourdough loaf?": [
         (
-            "Preheat the oven to 250 degrees Celsius with a Dutch oven inside; after 20 minutes with "
-            "the lid on, lower it to 230 degrees for the last 20 to 25 minutes.",
+            "Preheat the oven to 250 degrees Celsius with a Dutch oven inside; after 20 "
+            "minutes with the lid on, lower it to 230 degrees for the last 20 to 25 minutes.",
             "250 degrees",
         ),
     ],
@@ -75,14 +75,15 @@ ANSWERS: dict[str, list[tuple[str, str]]] = {
     ],
     "What altitude did the Zephyr-9 weather balloon reach?": [
         (
-            "The Zephyr-9 weather balloon reached an altitude of 38.2 kilometres on its maiden flight "
-            "in 2021.",
+            "The Zephyr-9 weather balloon reached an altitude of 38.2 kilometres on its maiden "
+            "flight in 2021.",
             "38.2 kilometres",
         ),
     ],
     "Who were Ada Lovelace's tutors?": [
         (
-            "Her tutors included the logician Augustus De Morgan and the scientist Mary Somerville.",
+            "Her tutors included the logician Augustus De Morgan and the scientist Mary "
+            "Somerville.",
             "Augustus De Morgan",
         ),
     ],
