@@ -389,6 +389,13 @@ def eval_(
         err.print(f"Wrote {plot}")
 
 
+# --- regress -------------------------------------------------------------------------------------
+# Defined next to the runner (assistant/regress/cli.py); importing it costs only typer.
+from assistant.regress.cli import regress_command  # noqa: E402
+
+app.command("regress")(regress_command)
+
+
 # --- ui ------------------------------------------------------------------------------------------
 @app.command()
 def ui(
