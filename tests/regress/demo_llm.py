@@ -8,13 +8,14 @@ a sentence whose evidence is not in the passages becomes "The passages do not sa
 
 Re-record the example cassette (after a deliberate prompt or retrieval change):
 
-    python3 -m tests.regress.demo_llm            # writes examples/regress/demo.cassette.json
+    python3 -m tests.regress.demo_llm   # writes examples/regress/demo.cassette.json and goldens
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def main() -> None:  # python3 -m tests.regress.demo_llm
     from tests.conftest import MODELS_CACHE, make_settings
 
     models = assemble_offline_models(MODELS_CACHE)
-    data = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".msrag-regress-demo")
+    data = Path(sys.argv[1] if len(sys.argv) > 1 else tempfile.gettempdir()) / "msrag-regress-demo"
     report = record_example(make_settings(models, data))
     print(report.summary())
     for result in report.results:
