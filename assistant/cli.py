@@ -260,9 +260,6 @@ def _stream_turn(assistant, question: str, history: list, mode: str | None, top_
     assert answer is not None
     if answer.error:
         err.print(f"[red]{answer.error}[/red]" + (" (partial answer above)" if answer.partial else ""))
-    if answer.extractive:
-        err.print("[yellow]Extractive answer: no LLM configured (set OPENAI_API_KEY or "
-                  "OPENAI_BASE_URL for generated answers).[/yellow]")
     if answer.sources:
         out.print("[bold]Sources[/bold]")
         for s in answer.sources:
