@@ -30,7 +30,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="Manage embedding models (offline copies for machines without internet).")
+models_app = typer.Typer(
+    help="Manage embedding models (offline copies for machines without internet)."
+)
 app.add_typer(models_app, name="models")
 
 out = Console()
@@ -60,7 +62,9 @@ def user_errors() -> Iterator[None]:
         err.print(f"[red]Error:[/red] {exc}")
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
-        err.print("[yellow]Interrupted.[/yellow] Nothing stored so far is lost; run again to resume.")
+        err.print(
+            "[yellow]Interrupted.[/yellow] Nothing stored so far is lost; run again to resume."
+        )
         raise typer.Exit(130) from None
 
 
@@ -126,7 +130,8 @@ def _set_env_lines(path: Path, lines: list[str]) -> None:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf).")],
     prune: Annotated[
-        bool, typer.Option(help="Also remove stored chunks of files under PATHS that no longer exist.")
+        bool,
+        typer.Option(help="Also remove stored chunks of files under PATHS that no longer exist."),
     ] = False,
 ) -> None:
     """Add documents to the store: load → chunk → encode → upsert, with a progress bar.
@@ -149,7 +154,9 @@ def ingest(
         table.add_column(col)
     for r in report.files:
         colour = {"failed": "red", "skipped": "yellow"}.get(r.status, "green")
-        table.add_row(str(r.path), f"[{colour}]{r.status}[/{colour}]", str(r.chunks), r.reason or "")
+        table.add_row(
+            str(r.path), f"[{colour}]{r.status}[/{colour}]", str(r.chunks), r.reason or ""
+        )
     out.print(table)
     out.print(report.summary())
     raise typer.Exit(0 if report.ok else 1)
@@ -162,9 +169,12 @@ def search(
     mode: ModeOption = None,
     top_k: TopKOption = None,
     source: Annotated[
-        list[str] | None, typer.Option("--source", "-s", help="Only passages from this source (repeatable).")
+        list[str] | None,
+        typer.Option("--source", "-s", help="Only passages from this source (repeatable)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list instead of a table.")
+    ] = False,
 ) -> None:
     """Print the ranked passages for QUESTION with source, score and timings."""
     from retrieval.types import Filter
@@ -178,22 +188,42 @@ def search(
         finally:
             retriever.close()
     if as_json:
-        print(json.dumps([
-            {"id": p.id, "rank": p.rank, "score": p.score, "source": p.source, "title": p.title,
-             "page": p.page, "heading": p.heading, "char_start": p.char_start,
-             "char_end": p.char_end, "text": p.text}
-            for p in result.passages
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": p.id,
+                        "rank": p.rank,
+                        "score": p.score,
+                        "source": p.source,
+                        "title": p.title,
+                        "page": p.page,
+                        "heading": p.heading,
+                        "char_start": p.char_start,
+                        "char_end": p.char_end,
+                        "text": p.text,
+                    }
+                    for p in result.passages
+                ],
+                indent=2,
+            )
+        )
         return
     if not result.passages:
         out.print("[yellow]No passages found.[/yellow] Is anything ingested? Try `msrag status`.")
     for p in result.passages:
-        where = p.source + (f", page {p.page}" if p.page else "") + (f" — {p.heading}" if p.heading else "")
+        where = (
+            p.source
+            + (f", page {p.page}" if p.page else "")
+            + (f" — {p.heading}" if p.heading else "")
+        )
         out.print(f"[bold]{p.rank}.[/bold] [cyan]{p.title}[/cyan] ({where})  score {p.score:.4f}")
         snippet = p.text if len(p.text) <= 400 else p.text[:400] + "…"
         out.print(f"   {snippet}", markup=False, highlight=False)
     t = result.timings
-    err.print(f"[dim]{result.mode}: encode {t['encode_ms']:.1f} ms, search {t['search_ms']:.1f} ms[/dim]")
+    err.print(
+        f"[dim]{result.mode}: encode {t['encode_ms']:.1f} ms, search {t['search_ms']:.1f} ms[/dim]"
+    )
 
 
 # --- reindex ------------------------------------------------------------------------------
@@ -241,8 +271,9 @@ def _assistant(settings: Settings):  # noqa: ANN202 - assistant.Assistant
     return Assistant(settings, _retriever(settings))
 
 
-def _stream_turn(assistant, question: str, history: list, mode: str | None, top_k: int | None,
-                 verbose: bool):  # noqa: ANN001, ANN202 - Answer
+def _stream_turn(
+    assistant, question: str, history: list, mode: str | None, top_k: int | None, verbose: bool
+):  # noqa: ANN001, ANN202 - Answer
     """Print the answer as it streams, then its sources; return the final Answer."""
     from assistant.types import CitationEvent, DoneEvent, StageEvent, TextEvent
 
@@ -259,19 +290,25 @@ def _stream_turn(assistant, question: str, history: list, mode: str | None, top_
     out.print()
     assert answer is not None
     if answer.error:
-        err.print(f"[red]{answer.error}[/red]" + (" (partial answer above)" if answer.partial else ""))
+        err.print(
+            f"[red]{answer.error}[/red]" + (" (partial answer above)" if answer.partial else "")
+        )
     if answer.sources:
         out.print("[bold]Sources[/bold]")
         for s in answer.sources:
             where = s.source + (f" ({s.location})" if s.location else "")
-            out.print(f"  [cyan][{s.number}][/cyan] {s.title} — {where}  score {s.score:.3f}",
-                      highlight=False)
+            out.print(
+                f"  [cyan][{s.number}][/cyan] {s.title} — {where}  score {s.score:.3f}",
+                highlight=False,
+            )
     if verbose:
         t = answer.timings
-        err.print(f"[dim]condense {t.condense_ms:.0f} ms · retrieve {t.retrieve_ms:.0f} ms "
-                  f"(encode {t.encode_ms:.0f}, search {t.search_ms:.0f}) · first token "
-                  f"{t.first_token_ms:.0f} ms · generate {t.generate_ms:.0f} ms · "
-                  f"{t.tokens_per_s:.1f} tokens/s · mode {answer.mode}[/dim]")
+        err.print(
+            f"[dim]condense {t.condense_ms:.0f} ms · retrieve {t.retrieve_ms:.0f} ms "
+            f"(encode {t.encode_ms:.0f}, search {t.search_ms:.0f}) · first token "
+            f"{t.first_token_ms:.0f} ms · generate {t.generate_ms:.0f} ms · "
+            f"{t.tokens_per_s:.1f} tokens/s · mode {answer.mode}[/dim]"
+        )
     return answer
 
 
@@ -280,7 +317,9 @@ def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
     mode: ModeOption = None,
     top_k: TopKOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")
+    ] = False,
 ) -> None:
     """Answer QUESTION from the ingested documents, streamed, with cited sources."""
     settings = load_settings()
@@ -297,13 +336,17 @@ def ask(
 def chat(
     mode: ModeOption = None,
     top_k: TopKOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")
+    ] = False,
 ) -> None:
     """Interactive chat with history (follow-up questions work). Empty line or Ctrl-D to quit."""
     settings = load_settings()
     with user_errors():
         assistant = _assistant(settings)
-    err.print("[dim]Ask about your documents. /new starts over; an empty line or Ctrl-D quits.[/dim]")
+    err.print(
+        "[dim]Ask about your documents. /new starts over; an empty line or Ctrl-D quits.[/dim]"
+    )
     history: list = []
     try:
         while True:
@@ -329,14 +372,21 @@ def chat(
 # --- eval ------------------------------------------------------------------------------------
 @app.command("eval")
 def eval_(
-    dataset_dir: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")],
+    dataset_dir: Annotated[
+        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
+    ],
     split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to score against.")] = "test",
-    queries: Annotated[int | None, typer.Option(min=1, help="Only the first N queries (quick check).")] = None,
+    queries: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N queries (quick check).")
+    ] = None,
     mode: Annotated[
-        list[str] | None, typer.Option("--mode", "-m", help="Modes to run (repeatable; default: all).")
+        list[str] | None,
+        typer.Option("--mode", "-m", help="Modes to run (repeatable; default: all)."),
     ] = None,
     output: Annotated[Path | None, typer.Option(help="Write the figures as JSON.")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Write a PNG of nDCG@10 against latency.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG of nDCG@10 against latency.")
+    ] = None,
 ) -> None:
     """Score every retrieval mode on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10, latency.
 
@@ -346,7 +396,12 @@ def eval_(
     from rich.progress import Progress
 
     from retrieval.encoders import Encoders
-    from retrieval.evaluate import evaluate_modes, load_beir, open_dataset_store, plot_quality_latency
+    from retrieval.evaluate import (
+        evaluate_modes,
+        load_beir,
+        open_dataset_store,
+        plot_quality_latency,
+    )
     from retrieval.retriever import MultiStageRetriever
 
     settings = load_settings()
@@ -355,7 +410,9 @@ def eval_(
         dataset = load_beir(dataset_dir, split)
         with err.status("Loading models…"):
             encoders = Encoders(settings)
-        err.print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries")
+        err.print(
+            f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries"
+        )
         ds_settings, store = open_dataset_store(settings, dataset, encoders)
         retriever = MultiStageRetriever.from_settings(ds_settings, encoders=encoders, store=store)
         n = min(queries or len(dataset.queries), len(dataset.queries))
@@ -363,20 +420,38 @@ def eval_(
             with Progress(console=err, transient=True) as bar:
                 tasks = {m: bar.add_task(m, total=n) for m in modes}
                 results = evaluate_modes(
-                    retriever, dataset, modes, limit=n,
+                    retriever,
+                    dataset,
+                    modes,
+                    limit=n,
                     progress=lambda m, k: bar.advance(tasks[m], k),
                 )
         finally:
             retriever.close()
     table = Table(title=f"{dataset.name} ({split}, {n} queries)")
-    for col in ("mode", "nDCG@10", "R@10", "R@100", "MRR@10", "p50 ms", "p95 ms", "encode p50",
-                "search p50", "search p95"):
+    for col in (
+        "mode",
+        "nDCG@10",
+        "R@10",
+        "R@100",
+        "MRR@10",
+        "p50 ms",
+        "p95 ms",
+        "encode p50",
+        "search p50",
+        "search p95",
+    ):
         table.add_column(col, justify="right" if col != "mode" else "left")
     summary = {m: r.summary() for m, r in results.items()}
     for m, s in summary.items():
-        table.add_row(m, *(f"{s[k]:.3f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")),
-                      *(f"{s[k]:.1f}" for k in ("p50_ms", "p95_ms", "encode_p50_ms",
-                                                  "search_p50_ms", "search_p95_ms")))
+        table.add_row(
+            m,
+            *(f"{s[k]:.3f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")),
+            *(
+                f"{s[k]:.1f}"
+                for k in ("p50_ms", "p95_ms", "encode_p50_ms", "search_p50_ms", "search_p95_ms")
+            ),
+        )
     out.print(table)
     if output:
         output.write_text(json.dumps(summary, indent=2))
@@ -401,8 +476,19 @@ def ui(
 ) -> None:
     """Start the Streamlit chat in the browser (the store is opened by the UI server)."""
     app_path = Path(__file__).resolve().parent.parent / "ui" / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", address,
-           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path),
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     raise typer.Exit(subprocess.call(cmd))
 
 

@@ -60,8 +60,10 @@ def raw_encoder_throughput(encoders: Encoders, texts: list[str]) -> float:
             enc = tv.tokenizer.encode_batch(batch)
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            tv.model.run(None, {"input_ids": ids, "attention_mask": mask,
-                                "token_type_ids": np.zeros_like(ids)})
+            tv.model.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )
         else:
             list(encoders._dense.embed(batch, batch_size=len(batch)))  # type: ignore[union-attr]
             list(encoders._colbert_docs(batch))
@@ -84,7 +86,9 @@ def pipeline_throughput(settings: Settings, encoders: Encoders, chunks) -> dict[
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("dataset", type=Path)
     ap.add_argument("--offline", action="store_true", help="use the offline MiniLM/BM25 models")
     ap.add_argument("--models-dir", type=Path, default=Path.home() / ".cache/msrag/test-models")
@@ -97,20 +101,28 @@ def main() -> None:
     settings = Settings()
     if args.offline:
         models = assemble_offline_models(args.models_dir)
-        settings = settings.model_copy(update={
-            "dense_model": str(models.minilm), "sparse_model": str(models.bm25),
-            "colbert_model": str(models.minilm)})
+        settings = settings.model_copy(
+            update={
+                "dense_model": str(models.minilm),
+                "sparse_model": str(models.bm25),
+                "colbert_model": str(models.minilm),
+            }
+        )
     dataset = load_beir(args.dataset)
     encoders = Encoders(settings)
     chunks = corpus_chunks(dataset)
     sample = chunks[: args.sample]
 
-    console.print(f"Throughput on {len(sample)} {dataset.name} texts (batch {encoders.batch_size})…")
+    console.print(
+        f"Throughput on {len(sample)} {dataset.name} texts (batch {encoders.batch_size})…"
+    )
     raw = raw_encoder_throughput(encoders, [c.text for c in sample])
     pipe = pipeline_throughput(settings, encoders, sample)
     ingest_stats: dict[str, float] = {}
     start = time.perf_counter()
-    ds_settings, store = open_dataset_store(settings, dataset, encoders, on_ingest=ingest_stats.update)
+    ds_settings, store = open_dataset_store(
+        settings, dataset, encoders, on_ingest=ingest_stats.update
+    )
     full_ingest_s = time.perf_counter() - start if ingest_stats else None
     retriever = MultiStageRetriever.from_settings(ds_settings, encoders=encoders, store=store)
     modes = args.modes or [m for m in MODES if m != "muvera+colbert" or settings.muvera]
@@ -129,7 +141,8 @@ def main() -> None:
         },
         "full_ingest": (
             {"seconds": full_ingest_s, "docs_per_s": len(chunks) / full_ingest_s, **ingest_stats}
-            if full_ingest_s else "reused an existing collection"
+            if full_ingest_s
+            else "reused an existing collection"
         ),
         "store": {"points": store.count(), "disk_mb": (store.disk_bytes() or 0) / 2**20},
         "rss_mb": rss_mb(),
@@ -139,20 +152,48 @@ def main() -> None:
     retriever.close()
 
     table = Table(title=f"{dataset.name}: {report['queries']} queries, {report['documents']} docs")
-    for col in ("mode", "nDCG@10", "R@100", "MRR@10", "encode p50", "encode p95", "search p50",
-                "search p95", "total p50", "total p95"):
+    for col in (
+        "mode",
+        "nDCG@10",
+        "R@100",
+        "MRR@10",
+        "encode p50",
+        "encode p95",
+        "search p50",
+        "search p95",
+        "total p50",
+        "total p95",
+    ):
         table.add_column(col, justify="left" if col == "mode" else "right")
     for m, s in summary.items():
-        table.add_row(m, f"{s['ndcg@10']:.3f}", f"{s['recall@100']:.3f}", f"{s['mrr@10']:.3f}",
-                      *(f"{s[k]:.1f}" for k in ("encode_p50_ms", "encode_p95_ms", "search_p50_ms",
-                                                "search_p95_ms", "p50_ms", "p95_ms")))
+        table.add_row(
+            m,
+            f"{s['ndcg@10']:.3f}",
+            f"{s['recall@100']:.3f}",
+            f"{s['mrr@10']:.3f}",
+            *(
+                f"{s[k]:.1f}"
+                for k in (
+                    "encode_p50_ms",
+                    "encode_p95_ms",
+                    "search_p50_ms",
+                    "search_p95_ms",
+                    "p50_ms",
+                    "p95_ms",
+                )
+            ),
+        )
     console.print(table)
     t = report["throughput"]
-    console.print(f"Ingest pipeline {t['pipeline_chunks_per_s']:.1f} chunks/s vs raw encoders "
-                  f"{t['raw_encoder_texts_per_s']:.1f} texts/s → ratio {t['pipeline_vs_raw']:.2f}")
+    console.print(
+        f"Ingest pipeline {t['pipeline_chunks_per_s']:.1f} chunks/s vs raw encoders "
+        f"{t['raw_encoder_texts_per_s']:.1f} texts/s → ratio {t['pipeline_vs_raw']:.2f}"
+    )
     console.print(f"Full ingest: {report['full_ingest']}")
-    console.print(f"Store: {report['store']['points']} points, {report['store']['disk_mb']:.0f} MB on "
-                  f"disk; RSS {report['rss_mb']:.0f} MB (peak {report['peak_rss_mb']:.0f} MB)")
+    console.print(
+        f"Store: {report['store']['points']} points, {report['store']['disk_mb']:.0f} MB on "
+        f"disk; RSS {report['rss_mb']:.0f} MB (peak {report['peak_rss_mb']:.0f} MB)"
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     console.print(f"Wrote {args.output}")

@@ -2,7 +2,8 @@
 
 >>> from retrieval import MultiStageRetriever, Settings  # doctest: +SKIP
 >>> retriever = MultiStageRetriever.from_settings(Settings())  # doctest: +SKIP
->>> retriever.retrieve("How does MaxSim score a passage?")[0].node.metadata["source"]  # doctest: +SKIP
+>>> hits = retriever.retrieve("How does MaxSim score a passage?")  # doctest: +SKIP
+>>> hits[0].node.metadata["source"]  # doctest: +SKIP
 'docs/colbert.md'
 """
 
@@ -37,8 +38,14 @@ _EXPORTS = {
     "assemble_offline_models": "offline",
     "OfflineModels": "offline",
     **dict.fromkeys(
-        ("RetrievalError", "ModelUnavailableError", "StoreUnavailableError", "StoreLockedError",
-         "LayoutMismatchError", "QueryTooLongError"),
+        (
+            "RetrievalError",
+            "ModelUnavailableError",
+            "StoreUnavailableError",
+            "StoreLockedError",
+            "LayoutMismatchError",
+            "QueryTooLongError",
+        ),
         "errors",
     ),
 }

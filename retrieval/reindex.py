@@ -59,7 +59,9 @@ def reindex(settings: Settings, encoders: Encoders, *, progress: bool = True) ->
             return {"chunks": 0.0, "seconds": 0.0, "chunks_per_s": 0.0}
         store = open_store(settings, old)
         try:
-            rows = [{"id": pid, **payload} for pid, payload in store.scroll_payloads(PAYLOAD_FIELDS)]
+            rows = [
+                {"id": pid, **payload} for pid, payload in store.scroll_payloads(PAYLOAD_FIELDS)
+            ]
         finally:
             store.close()
         dump.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The collection layout: which vectors a point has, how they are stored, and which models made them.
+"""The collection layout: the vectors of a point, how they are stored, which models made them.
 
 The layout is written next to the data when a collection is created and checked every time it is
 opened, so a store built with one configuration is never queried with vectors of another.

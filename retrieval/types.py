@@ -111,9 +111,7 @@ class Passage:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_payload(
-        cls, id: str, score: float, payload: dict[str, Any], **kwargs: Any
-    ) -> Passage:
+    def from_payload(cls, id: str, score: float, payload: dict[str, Any], **kwargs: Any) -> Passage:
         return cls(
             id=str(id),
             score=float(score),

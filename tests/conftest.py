@@ -56,5 +56,7 @@ def settings(offline_model_dirs: OfflineModels, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def encoders(offline_model_dirs: OfflineModels, tmp_path_factory: pytest.TempPathFactory) -> Encoders:
+def encoders(
+    offline_model_dirs: OfflineModels, tmp_path_factory: pytest.TempPathFactory
+) -> Encoders:
     return Encoders(make_settings(offline_model_dirs, tmp_path_factory.mktemp("enc")))

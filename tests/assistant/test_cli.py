@@ -18,11 +18,14 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, offline_model_dirs: OfflineModels, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(
+    tmp_path: Path, offline_model_dirs: OfflineModels, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """A project folder whose .env points at the offline models, as a user's would."""
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["models", "offline", str(offline_model_dirs.root),
-                                 "--write-env", ".env"])
+    result = runner.invoke(
+        app, ["models", "offline", str(offline_model_dirs.root), "--write-env", ".env"]
+    )
     assert result.exit_code == 0, result.output
     return tmp_path
 
@@ -34,7 +37,9 @@ def test_help_explains_every_command() -> None:
         assert command in result.output
 
 
-def test_models_offline_writes_env_lines_and_keeps_others(workdir: Path, offline_model_dirs) -> None:
+def test_models_offline_writes_env_lines_and_keeps_others(
+    workdir: Path, offline_model_dirs
+) -> None:
     env = (workdir / ".env").read_text()
     assert f"MSRAG_DENSE_MODEL={offline_model_dirs.minilm}" in env
     (workdir / ".env").write_text(env + "MSRAG_TOP_K=3\n")
@@ -61,8 +66,18 @@ def test_ingest_search_ask_and_status(workdir: Path) -> None:
     assert {"id", "score", "source", "title", "text"} <= set(hits[0])
     assert any("1815" in h["text"] for h in hits[:2])
 
-    result = runner.invoke(app, ["search", "sourdough", "--mode", "bm25", "--source",
-                                 "docs/sourdough_recipe.txt", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            "sourdough",
+            "--mode",
+            "bm25",
+            "--source",
+            "docs/sourdough_recipe.txt",
+            "--json",
+        ],
+    )
     assert {h["source"] for h in json.loads(result.stdout)} == {"docs/sourdough_recipe.txt"}
 
     result = runner.invoke(app, ["ask", "When was Ada Lovelace born?", "--verbose"])
@@ -87,14 +102,29 @@ def test_bad_mode_and_unreachable_server_are_sentences(workdir: Path) -> None:
 def test_eval_writes_json_and_plot(workdir: Path) -> None:
     root = write_beir(
         workdir / "tiny",
-        {"d1": ("Lighthouses", "A lighthouse guides ships with a light."),
-         "d2": ("Bread", "Sourdough bread rises with wild yeast."),
-         "d3": ("Tea", "Green tea is steamed to stop oxidation.")},
+        {
+            "d1": ("Lighthouses", "A lighthouse guides ships with a light."),
+            "d2": ("Bread", "Sourdough bread rises with wild yeast."),
+            "d3": ("Tea", "Green tea is steamed to stop oxidation."),
+        },
         {"q1": "what guides ships at night", "q2": "how does sourdough rise"},
         [("q1", "d1", 1), ("q2", "d2", 1)],
     )
-    result = runner.invoke(app, ["eval", str(root), "--output", "m.json", "--plot", "m.png",
-                                 "-m", "bm25", "-m", "hybrid+colbert"])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(root),
+            "--output",
+            "m.json",
+            "--plot",
+            "m.png",
+            "-m",
+            "bm25",
+            "-m",
+            "hybrid+colbert",
+        ],
+    )
     assert result.exit_code == 0, result.output
     figures = json.loads((workdir / "m.json").read_text())
     assert set(figures) == {"bm25", "hybrid+colbert"}

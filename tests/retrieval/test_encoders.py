@@ -22,11 +22,15 @@ class TestOfflineEncoders:
 
     def test_dense_cosine_matches_known_minilm_value(self, encoders: Encoders) -> None:
         # sentence-transformers all-MiniLM-L6-v2 gives 0.755 for this pair (int8 agrees to ~1e-3)
-        a, b = encoders.encode_documents(["A man is eating food.", "A man is eating a piece of bread."])
+        a, b = encoders.encode_documents(
+            ["A man is eating food.", "A man is eating a piece of bread."]
+        )
         assert float(a.dense @ b.dense) == pytest.approx(0.755, abs=0.005)
         assert float(np.linalg.norm(a.dense)) == pytest.approx(1.0, abs=1e-5)
 
-    def test_shared_pass_equals_separate_fastembed_models(self, encoders: Encoders, offline_model_dirs, tmp_path) -> None:
+    def test_shared_pass_equals_separate_fastembed_models(
+        self, encoders: Encoders, offline_model_dirs, tmp_path
+    ) -> None:
         """The one-pass dense output equals fastembed's own mean-pooled model on the same dir."""
         from fastembed import TextEmbedding
 

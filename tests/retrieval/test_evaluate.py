@@ -12,15 +12,23 @@ from retrieval.errors import RetrievalError
 from retrieval.evaluate import corpus_chunks, load_beir, score_run
 
 
-def write_beir(root: Path, docs: dict[str, tuple[str, str]], queries: dict[str, str],
-               qrels: list[tuple[str, str, int]], split: str = "test") -> Path:
+def write_beir(
+    root: Path,
+    docs: dict[str, tuple[str, str]],
+    queries: dict[str, str],
+    qrels: list[tuple[str, str, int]],
+    split: str = "test",
+) -> Path:
     (root / "qrels").mkdir(parents=True)
     (root / "corpus.jsonl").write_text(
-        "".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, (t, x) in docs.items()))
+        "".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, (t, x) in docs.items())
+    )
     (root / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
+    )
     (root / "qrels" / f"{split}.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels))
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels)
+    )
     return root
 
 
@@ -46,8 +54,12 @@ class TestMetrics:
 
 class TestBeirLoader:
     def test_reads_corpus_queries_and_judged_queries_only(self, tmp_path: Path) -> None:
-        root = write_beir(tmp_path / "tiny", {"d1": ("T1", "one"), "d2": ("", "two")},
-                          {"q1": "first?", "q2": "unjudged?"}, [("q1", "d1", 1)])
+        root = write_beir(
+            tmp_path / "tiny",
+            {"d1": ("T1", "one"), "d2": ("", "two")},
+            {"q1": "first?", "q2": "unjudged?"},
+            [("q1", "d1", 1)],
+        )
         ds = load_beir(root)
         assert ds.name == "tiny" and set(ds.queries) == {"q1"} and ds.qrels == {"q1": {"d1": 1}}
         chunks = corpus_chunks(ds)

@@ -14,11 +14,26 @@ from tests.conftest import make_settings
 
 
 def _chunks() -> list[Chunk]:
-    texts = ["Ada Lovelace was born in 1815.", "Lighthouses guide ships at night.",
-             "Sourdough uses wild yeast."]
-    return [Chunk(id=f"00000000-0000-0000-0000-00000000000{i}", doc_id=str(i), source=f"d{i}.md",
-                  title=f"T{i}", text=t, chunk_index=0, chunk_count=1, char_start=0,
-                  char_end=len(t), file_hash="h") for i, t in enumerate(texts)]
+    texts = [
+        "Ada Lovelace was born in 1815.",
+        "Lighthouses guide ships at night.",
+        "Sourdough uses wild yeast.",
+    ]
+    return [
+        Chunk(
+            id=f"00000000-0000-0000-0000-00000000000{i}",
+            doc_id=str(i),
+            source=f"d{i}.md",
+            title=f"T{i}",
+            text=t,
+            chunk_index=0,
+            chunk_count=1,
+            char_start=0,
+            char_end=len(t),
+            file_hash="h",
+        )
+        for i, t in enumerate(texts)
+    ]
 
 
 def test_reindex_moves_every_chunk_to_the_new_layout(offline_model_dirs, tmp_path) -> None:
@@ -29,7 +44,9 @@ def test_reindex_moves_every_chunk_to_the_new_layout(offline_model_dirs, tmp_pat
     old_payloads = dict(store.scroll_payloads(PAYLOAD_FIELDS))
     store.close()
 
-    after = make_settings(offline_model_dirs, tmp_path / "d", pool_factor=2, colbert_datatype="float16")
+    after = make_settings(
+        offline_model_dirs, tmp_path / "d", pool_factor=2, colbert_datatype="float16"
+    )
     enc2 = Encoders(after)
     with pytest.raises(LayoutMismatchError, match="pool_factor.*msrag reindex|msrag reindex"):
         open_store(after, layout_for(after, enc2))

@@ -26,25 +26,47 @@ from retrieval.settings import MODES, Settings
 from retrieval.types import Chunk, Filter
 
 FACTS = {
-    "ada.md": ("Ada Lovelace", "Ada Lovelace was born on 10 December 1815 in London. She wrote the "
-               "first published algorithm for Charles Babbage's Analytical Engine."),
-    "lighthouse.md": ("Cape Lighthouse", "The Cape Wrath lighthouse was built in 1828 by Robert "
-                      "Stevenson. Its keepers left when it was automated in 1998."),
-    "bread.md": ("Sourdough", "Sourdough bread rises with a starter of wild yeast and lactic acid "
-                 "bacteria; the dough ferments for twelve hours before baking."),
-    "leaves.md": ("Photosynthesis", "Photosynthesis in chloroplasts turns light, water and carbon "
-                  "dioxide into glucose and oxygen."),
+    "ada.md": (
+        "Ada Lovelace",
+        "Ada Lovelace was born on 10 December 1815 in London. She wrote the "
+        "first published algorithm for Charles Babbage's Analytical Engine.",
+    ),
+    "lighthouse.md": (
+        "Cape Lighthouse",
+        "The Cape Wrath lighthouse was built in 1828 by Robert "
+        "Stevenson. Its keepers left when it was automated in 1998.",
+    ),
+    "bread.md": (
+        "Sourdough",
+        "Sourdough bread rises with a starter of wild yeast and lactic acid "
+        "bacteria; the dough ferments for twelve hours before baking.",
+    ),
+    "leaves.md": (
+        "Photosynthesis",
+        "Photosynthesis in chloroplasts turns light, water and carbon "
+        "dioxide into glucose and oxygen.",
+    ),
 }
 
 
 def _chunks() -> list[Chunk]:
     out = []
     for source, (title, text) in FACTS.items():
-        out.append(Chunk(
-            id=str(uuid.uuid5(uuid.NAMESPACE_URL, source)), doc_id=source, source=source,
-            title=title, text=text, chunk_index=0, chunk_count=1, char_start=0,
-            char_end=len(text), file_hash="h", heading=title,
-        ))
+        out.append(
+            Chunk(
+                id=str(uuid.uuid5(uuid.NAMESPACE_URL, source)),
+                doc_id=source,
+                source=source,
+                title=title,
+                text=text,
+                chunk_index=0,
+                chunk_count=1,
+                char_start=0,
+                char_end=len(text),
+                file_hash="h",
+                heading=title,
+            )
+        )
     return out
 
 
@@ -58,8 +80,12 @@ def retriever(settings: Settings, encoders: Encoders) -> Iterator[MultiStageRetr
 
 
 class TestArguments:
-    @pytest.mark.parametrize(("name", "value"), [("top_k", 0), ("prefetch_limit", -1), ("rrf_k", 0)])
-    def test_non_positive_numbers_are_rejected_by_name(self, retriever, name: str, value: int) -> None:
+    @pytest.mark.parametrize(
+        ("name", "value"), [("top_k", 0), ("prefetch_limit", -1), ("rrf_k", 0)]
+    )
+    def test_non_positive_numbers_are_rejected_by_name(
+        self, retriever, name: str, value: int
+    ) -> None:
         with pytest.raises(ValueError, match=name):
             MultiStageRetriever(retriever.store, retriever.encoders, **{name: value})
 
@@ -98,7 +124,12 @@ class TestSearch:
     def test_passage_carries_citation_fields(self, retriever) -> None:
         p = retriever.search("sourdough starter", top_k=1).passages[0]
         assert (p.title, p.source, p.heading, p.char_start, p.char_end) == (
-            "Sourdough", "bread.md", "Sourdough", 0, len(FACTS["bread.md"][1]))
+            "Sourdough",
+            "bread.md",
+            "Sourdough",
+            0,
+            len(FACTS["bread.md"][1]),
+        )
 
 
 class TestLlamaIndexPlugin:
@@ -114,11 +145,13 @@ class TestLlamaIndexPlugin:
         assert [n.node.node_id for n in async_] == [n.node.node_id for n in sync]
 
     def test_condense_plus_context_chat_engine_uses_our_passages(self, retriever) -> None:
-        llm = ScriptedLLM([
-            "Ada Lovelace was a mathematician.",  # answer to the first turn (no condense step)
-            "When was Ada Lovelace born?",  # the condensed follow-up
-            "She was born in 1815.",
-        ])
+        llm = ScriptedLLM(
+            [
+                "Ada Lovelace was a mathematician.",  # answer to the first turn (no condense step)
+                "When was Ada Lovelace born?",  # the condensed follow-up
+                "She was born in 1815.",
+            ]
+        )
         engine = CondensePlusContextChatEngine.from_defaults(retriever=retriever, llm=llm)
         first = engine.chat("Tell me about Ada Lovelace")
         follow_up = engine.chat("When was she born?")
@@ -158,5 +191,7 @@ class ScriptedLLM(CustomLLM):
         return CompletionResponse(text=self._next(prompt))
 
     @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
         yield self.complete(prompt)
