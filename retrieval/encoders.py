@@ -262,10 +262,17 @@ class Encoders:
             yield from self._late.embed(batch, batch_size=len(batch))
 
     def encode_query(
-        self, text: str, *, dense: bool = True, sparse: bool = True, colbert: bool = True
+        self,
+        text: str,
+        *,
+        dense: bool = True,
+        sparse: bool = True,
+        colbert: bool = True,
+        muvera: bool = True,
     ) -> ChunkVectors:
         """Query vectors (only the kinds asked for). Token vectors are L2-normalised here, as
-        Qdrant's cosine does, so alignment scores read as cosines."""
+        Qdrant's cosine does, so alignment scores read as cosines. The MUVERA vector is added
+        when the collection stores one and `muvera` is asked for."""
         sparse_vec = None
         if sparse:
             s = next(iter(self._sparse.query_embed(text)))
@@ -283,11 +290,9 @@ class Encoders:
                 tokens = next(iter(self._late.query_embed(text)))
         if dense and dense_vec is None and self._dense is not None:
             dense_vec = next(iter(self._dense.query_embed(text)))
-        return query_muvera(
-            ChunkVectors(
-                dense=np.asarray(dense_vec, dtype=np.float32) if dense else None,
-                sparse=sparse_vec,
-                colbert=_normalize_rows(np.asarray(tokens, dtype=np.float32)) if colbert else None,
-            ),
-            self._settings,
+        vectors = ChunkVectors(
+            dense=np.asarray(dense_vec, dtype=np.float32) if dense else None,
+            sparse=sparse_vec,
+            colbert=_normalize_rows(np.asarray(tokens, dtype=np.float32)) if colbert else None,
         )
+        return query_muvera(vectors, self._settings) if muvera else vectors

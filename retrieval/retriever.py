@@ -123,7 +123,9 @@ class MultiStageRetriever(BaseRetriever):
         k = _check_positive("top_k", top_k if top_k is not None else self.top_k)
         started = time.perf_counter()
         dense, sparse, colbert = _NEEDS[mode_]
-        vectors = self.encoders.encode_query(query, dense=dense, sparse=sparse, colbert=colbert)
+        vectors = self.encoders.encode_query(
+            query, dense=dense, sparse=sparse, colbert=colbert, muvera=mode_ == "muvera+colbert"
+        )
         encoded = time.perf_counter()
         plan = QueryPlan(
             mode=mode_,
