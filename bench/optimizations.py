@@ -20,7 +20,8 @@ measured once and reported apart; MUVERA's query-side encoding is computed live 
 Cost on 2 cores: encoding ~0.1 s per document on a quiet machine, ~1 s on a busy one (SciFact:
 ~10 min once, then cached; 2.4 GB of float32 token vectors), and per variant an upsert + optimize
 and 300 queries per mode. A 1,000-document subset took 20–110 s per variant on a busy machine;
-the full corpus takes about five times that. Latencies are only comparable within a run on an otherwise idle machine.
+the full corpus takes about five times that. Latencies are only comparable within a run on an
+otherwise idle machine.
 """
 
 from __future__ import annotations
