@@ -223,7 +223,13 @@ class Replay:
         return out
 
     def encode_query(
-        self, text: str, *, dense: bool = True, sparse: bool = True, colbert: bool = True
+        self,
+        text: str,
+        *,
+        dense: bool = True,
+        sparse: bool = True,
+        colbert: bool = True,
+        muvera: bool = True,
     ) -> ChunkVectors:
         v = self._queries[text]
         v = ChunkVectors(
@@ -231,7 +237,7 @@ class Replay:
             sparse=v.sparse if sparse else None,
             colbert=v.colbert if colbert else None,
         )
-        return query_muvera(v, self.settings)
+        return query_muvera(v, self.settings) if muvera else v
 
 
 # --- subset -----------------------------------------------------------------------------------
