@@ -335,17 +335,10 @@ class Assistant:
         return answer
 
     def _query_tokens(self, retrieval: Any, mode: str) -> int | None:
+        # MaxSim sums over query tokens; the retriever reports how many there were
         if not refusal.needs_query_tokens(mode):
             return None
-        count = getattr(retrieval, "query_tokens", None)
-        if count:
-            return int(count)
-        # older retrievers do not report it: count the query's token vectors ourselves
-        encoders = getattr(self.retriever, "encoders", None)
-        if encoders is None:
-            return None
-        vectors = encoders.encode_query(retrieval.query, dense=False, sparse=False, colbert=True)
-        return None if vectors.colbert is None else len(vectors.colbert)
+        return getattr(retrieval, "query_tokens", None)
 
 
 def _with_sentences(source: Source, sentences: list[str]) -> Source:

@@ -49,6 +49,7 @@ ModeOption = Annotated[
     typer.Option("--mode", "-m", help=f"Retrieval mode: {', '.join(MODES)}. Default: MSRAG_MODE."),
 ]
 TopKOption = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Passages to return.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")]
 
 
 def load_settings() -> Settings:
@@ -277,62 +278,23 @@ def _assistant(settings: Settings):  # noqa: ANN202 - assistant.Assistant
     return Assistant(settings, _retriever(settings))
 
 
-def _stream_turn(
-    assistant, question: str, history: list, mode: str | None, top_k: int | None, verbose: bool
-):  # noqa: ANN001, ANN202 - Answer
-    """Print the answer as it streams, then its sources; return the final Answer."""
-    from assistant.types import CitationEvent, DoneEvent, StageEvent, TextEvent
-
-    answer = None
-    for event in assistant.stream(question, history, mode=mode, top_k=top_k):
-        if isinstance(event, TextEvent):
-            out.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
-        elif isinstance(event, CitationEvent):
-            out.print(f"[cyan]{event.marker}[/cyan]", end="")
-        elif isinstance(event, StageEvent) and verbose:
-            err.print(f"[dim]… {event.stage}[/dim]")
-        elif isinstance(event, DoneEvent):
-            answer = event.answer
-    out.print()
-    assert answer is not None
-    if answer.error:
-        err.print(
-            f"[red]{answer.error}[/red]" + (" (partial answer above)" if answer.partial else "")
-        )
-    if answer.sources:
-        out.print("[bold]Sources[/bold]")
-        for s in answer.sources:
-            where = s.source + (f" ({s.location})" if s.location else "")
-            out.print(
-                f"  [cyan][{s.number}][/cyan] {s.title} — {where}  score {s.score:.3f}",
-                highlight=False,
-            )
-    if verbose:
-        t = answer.timings
-        err.print(
-            f"[dim]condense {t.condense_ms:.0f} ms · retrieve {t.retrieve_ms:.0f} ms "
-            f"(encode {t.encode_ms:.0f}, search {t.search_ms:.0f}) · first token "
-            f"{t.first_token_ms:.0f} ms · generate {t.generate_ms:.0f} ms · "
-            f"{t.tokens_per_s:.1f} tokens/s · mode {answer.mode}[/dim]"
-        )
-    return answer
-
-
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
     mode: ModeOption = None,
     top_k: TopKOption = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")
-    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Answer QUESTION from the ingested documents, streamed, with cited sources."""
+    from assistant.terminal import stream_turn
+
     settings = load_settings()
     with user_errors():
         assistant = _assistant(settings)
         try:
-            answer = _stream_turn(assistant, question, [], mode, top_k, verbose)
+            answer = stream_turn(
+                assistant, question, console=out, err=err, verbose=verbose, mode=mode, top_k=top_k
+            )
         finally:
             assistant.retriever.close()
     raise typer.Exit(0 if answer.ok else 1)
@@ -342,37 +304,18 @@ def ask(
 def chat(
     mode: ModeOption = None,
     top_k: TopKOption = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")
-    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Interactive chat with history (follow-up questions work). Empty line or Ctrl-D to quit."""
+    from assistant.terminal import chat_loop
+
     settings = load_settings()
     with user_errors():
         assistant = _assistant(settings)
-    err.print(
-        "[dim]Ask about your documents. /new starts over; an empty line or Ctrl-D quits.[/dim]"
-    )
-    history: list = []
-    try:
-        while True:
-            try:
-                question = out.input("[bold green]you>[/bold green] ").strip()
-            except EOFError:
-                break
-            if not question:
-                break
-            if question == "/new":
-                history = []
-                continue
-            try:
-                answer = _stream_turn(assistant, question, history, mode, top_k, verbose)
-            except (RetrievalError, ValueError) as exc:
-                err.print(f"[red]Error:[/red] {exc}")
-                continue
-            history += [{"role": "user", "content": question}, answer]
-    finally:
-        assistant.retriever.close()
+        try:
+            chat_loop(assistant, console=out, err=err, verbose=verbose, mode=mode, top_k=top_k)
+        finally:
+            assistant.retriever.close()
 
 
 # --- eval ------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ class Retrieval:
     mode: str
     passages: list[Passage]
     timings: dict[str, float] = field(default_factory=dict)  # encode_ms, search_ms, total_ms
+    # Query token vectors MaxSim summed over: puts a rerank score on a per-token scale.
+    query_tokens: int | None = None
 
 
 def _check_mode(mode: str) -> Mode:
@@ -147,6 +149,7 @@ class MultiStageRetriever(BaseRetriever):
                 "search_ms": (done - encoded) * 1000,
                 "total_ms": (done - started) * 1000,
             },
+            query_tokens=len(vectors.colbert) if vectors.colbert is not None else None,
         )
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
