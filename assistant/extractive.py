@@ -30,6 +30,7 @@ from assistant.citations import strip_markers
 from assistant.types import Source
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_HEADING = re.compile(r"\s*#{1,6}\s")
 _K1, _B = 1.2, 0.75
 
 
@@ -90,6 +91,8 @@ class ExtractiveAnswerer:
             for position, sentence in enumerate(sentences.split(source.text)):
                 if sentence.endswith("[…]"):
                     continue  # the cut end of a truncated passage: not a whole sentence
+                if _HEADING.match(sentence):
+                    continue  # a Markdown heading is a label, not a statement to quote
                 candidates.append((source.number, position, sentence, title + terms(sentence)))
         if not candidates:
             return []
@@ -104,7 +107,9 @@ class ExtractiveAnswerer:
             score = 0.0
             for term in query & tf.keys():
                 idf = math.log((n - df[term] + 0.5) / (df[term] + 0.5) + 1)
-                f = tf[term]
+                # within one sentence a repeated word is not more evidence ("born 1836 …
+                # born 1837 … born 1839" must not beat "was born on 10 December 1815")
+                f = 1
                 score += idf * f * (_K1 + 1) / (f + _K1 * (1 - _B + _B * len(ts) / avg_len))
             # equal evidence: prefer the higher-ranked passage, then the earlier sentence
             score *= 1 + self.rank_bonus / (1 + order[number])
@@ -130,5 +135,5 @@ class ExtractiveAnswerer:
         lines = [label.strip(), ""]
         for number, sentence in chosen:
             # a document's own footnote markers ("[12]") must not read as our citations
-            lines.append(f"- {strip_markers(sentence).strip()} [{number}]")
+            lines.append(f"- {' '.join(strip_markers(sentence).split())} [{number}]")
         return "\n".join(lines)

@@ -102,7 +102,10 @@ class TestChatTurn:
 
     def test_why_this_passage_draws_the_alignment(self, page) -> None:
         at = _run("When was Ada Lovelace born?")
-        toggle = next(t for t in at.toggle if t.key.endswith("-c"))
+        # the cited source that states the birth date (its number depends on the ranking)
+        answer = at.session_state["messages"][-1]["answer"]
+        birth = next(s.number for s in answer.sources if "was born on" in s.text)
+        toggle = next(t for t in at.toggle if t.key == f"why-1-{birth}-c")
         toggle.set_value(True).run()
         heat = next(m.value for m in at.markdown if "msrag-why" in m.value)
         spans = re.findall(r'rgba\(214, 90, 0, ([0-9.]+)\).*?title="([^"]*)">(.*?)</span>', heat)
