@@ -483,7 +483,7 @@ def main() -> None:
                 "colbert_model": str(models.minilm),
             }
         )
-    # Every variant starts from the defaults of the options it measures.
+    # Every variant starts from the unoptimised layout (float32, unpooled), not from the defaults.
     settings = settings.model_copy(
         update={
             "colbert_datatype": "float32",

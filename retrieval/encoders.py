@@ -10,6 +10,7 @@ transformer runs once per batch and both outputs are derived from that one pass.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,7 @@ class Encoders:
     def __init__(self, settings: Settings, *, threads: int | None = None) -> None:
         self.batch_size = settings.encode_batch_size
         self._settings = settings  # index-time options: token pooling, MUVERA
+        self.pool_factor = settings.pool_factor
         cache = str(settings.models_cache_dir) if settings.models_cache_dir else None
         self.model_ids = {
             "dense": _model_id(settings.dense_model),
@@ -159,6 +161,22 @@ class Encoders:
                 f"Could not load the embedding models ({exc}). With no internet, build local "
                 "copies with `msrag models offline` and append the printed lines to .env."
             ) from exc
+
+    def configured(self, settings: Settings) -> Encoders:
+        """These loaded models applying `settings`' index-time options (pooling, MUVERA, batch).
+
+        Lets callers share one set of ONNX sessions across collections with different layouts.
+        """
+        if (settings.pool_factor, settings.muvera, settings.encode_batch_size) == (
+            self.pool_factor, self.muvera_dim is not None, self.batch_size
+        ):
+            return self
+        clone = copy.copy(self)
+        clone._settings = settings
+        clone.pool_factor = settings.pool_factor
+        clone.batch_size = settings.encode_batch_size
+        clone.muvera_dim = muvera_dim(settings, self.colbert_dim)
+        return clone
 
     # --- loading -----------------------------------------------------------------------------
     @staticmethod

@@ -100,7 +100,8 @@ class MultiStageRetriever(BaseRetriever):
         """Open the configured encoders and store (embedded, or the server at QDRANT_URL)."""
         from retrieval.stores import open_store  # noqa: PLC0415 - keeps import of this module light
 
-        encoders = encoders or Encoders(settings)
+        # given encoders still follow *these* settings' index-time options (pool factor, MUVERA)
+        encoders = encoders.configured(settings) if encoders else Encoders(settings)
         store = store or open_store(settings, layout_for(settings, encoders))
         options: dict[str, object] = {
             "mode": settings.mode,

@@ -6,7 +6,7 @@ opened, so a store built with one configuration is never queried with vectors of
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from retrieval.errors import LayoutMismatchError
@@ -95,10 +95,12 @@ class Layout:
 
 def layout_for(settings: Settings, encoders: Encoders) -> Layout:
     """The layout these settings and these loaded encoders produce."""
-    return Layout.from_settings(
+    layout = Layout.from_settings(
         settings,
         model_ids=encoders.model_ids,
         dense_dim=encoders.dense_dim,
         colbert_dim=encoders.colbert_dim,
         muvera_dim=encoders.muvera_dim,
     )
+    # what is stored is what the encoders produce: their pooling, not the settings', decides
+    return replace(layout, pool_factor=encoders.pool_factor)

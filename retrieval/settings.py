@@ -63,12 +63,12 @@ class Settings(BaseSettings):
 
     # --- collection layout options (changing one needs a re-index) ------------------------
     # Defaults chosen from bench/optimizations.py on SciFact (README "Optimizations"): float16
-    # token vectors and pool factor 2 store 25% of float32 for -0.002 nDCG@10, 2.5x faster MaxSim.
+    # token vectors and pool factor 3 store 17% of float32 for -0.005 nDCG@10, ~3x faster MaxSim.
     colbert_datatype: Literal["float32", "float16", "uint8"] = "float16"
     colbert_quantization: Literal["none", "int8"] = "none"
     colbert_on_disk: bool = False
     dense_quantization: Literal["none", "int8"] = "none"
-    pool_factor: int = Field(2, ge=1, le=8, description="Token pooling factor at index time.")
+    pool_factor: int = Field(3, ge=1, le=8, description="Token pooling factor at index time.")
     muvera: bool = Field(False, description="Store a MUVERA vector for the muvera+colbert mode.")
 
     # --- chunking ----------------------------------------------------------------------------

@@ -131,3 +131,9 @@ def test_eval_writes_json_and_plot(workdir: Path) -> None:
     assert figures["hybrid+colbert"]["ndcg@10"] == pytest.approx(1.0)
     assert {"ndcg@10", "recall@100", "mrr@10", "p50_ms"} <= set(figures["bm25"])
     assert (workdir / "m.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_50k_character_question_is_refused_with_the_setting_to_change(workdir: Path) -> None:
+    result = runner.invoke(app, ["ask", "why " * 12_500])
+    assert result.exit_code == 2
+    assert "MSRAG_MAX_QUESTION_CHARS" in result.output and "Traceback" not in result.output
