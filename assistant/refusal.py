@@ -12,23 +12,24 @@ The evidence is the top passage's final score, made comparable across questions:
   `MSRAG_MIN_RERANK_SCORE` sets a threshold on the raw score).
 
 The defaults were calibrated on SciFact (5,183 abstracts, 300 test queries, offline MiniLM
-models) by `python bench/assistant.py <scifact> --offline --calibrate`: the top relevance of
-every test query (all are answerable) against that of 20 off-topic questions; the threshold is
-the cut with the best balanced accuracy, midway between the scores on either side of it.
+models, the default layout: float16 token vectors pooled by 3) by
+`python bench/assistant.py <scifact> --offline --calibrate`: the top relevance of every test
+query (all are answerable) against that of 20 off-topic questions; the threshold is the cut with
+the best balanced accuracy, midway between the scores on either side of it.
 
 | mode | threshold | answerable answered | off-topic refused | same-domain refused |
 |---|---|---|---|---|
 | dense | 0.37 | 98.0 % | 100 % | 4.3 % |
-| dense+colbert, hybrid+colbert | 0.46 | 99.7 % | 100 % | 1.3 % |
-| bm25+colbert | 0.46 | 99.7 % | 100 % | 2.0 % |
+| dense+colbert, hybrid+colbert | 0.44 | 99.7 % | 100 % | 1.7 % |
+| bm25+colbert | 0.44 | 99.3 % | 100 % | 2.7 % |
 
 "Same-domain" are the same queries with their relevant documents filtered out: the passages
 are on topic but do not answer, so refusing there is the prompt's job ("say so when the
-passages do not contain the answer"), not the threshold's. Off-topic questions top out at 0.455
-(colbert modes) and 0.361 (dense), answerable ones start at 0.44 / 0.31: the margin is thin, so
-a corpus of short chunks or another model calls for recalibration (MSRAG_MIN_RERANK_SCORE).
-`muvera+colbert` reranks with the same MaxSim and shares the colbert threshold (the SciFact
-collection has no MUVERA vectors to calibrate it separately).
+passages do not contain the answer"), not the threshold's. Off-topic questions top out at 0.433
+(colbert modes) and 0.361 (dense); the margin is thin, so a corpus of short chunks, another
+model or another pool factor (unpooled vectors calibrate at 0.46) calls for recalibration
+(MSRAG_MIN_RERANK_SCORE). `muvera+colbert` reranks with the same MaxSim and shares the colbert
+threshold (the SciFact collection has no MUVERA vectors to calibrate it separately).
 
 >>> relevance_of(20.0, "hybrid+colbert", query_tokens=32)
 0.625
@@ -43,11 +44,11 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {
     "dense": 0.37,
     "bm25": None,
     "hybrid": None,
-    "dense+colbert": 0.46,
-    "bm25+colbert": 0.46,
-    "hybrid+colbert": 0.46,
+    "dense+colbert": 0.44,
+    "bm25+colbert": 0.44,
+    "hybrid+colbert": 0.44,
     "hybrid+colbert+rrf": None,
-    "muvera+colbert": 0.46,
+    "muvera+colbert": 0.44,
 }
 
 _PER_TOKEN = {"dense+colbert", "bm25+colbert", "hybrid+colbert", "muvera+colbert"}
