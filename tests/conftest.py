@@ -35,6 +35,12 @@ def offline_model_dirs() -> OfflineModels:
     return assemble_offline_models(MODELS_CACHE)
 
 
+def shipped_layout() -> dict[str, object]:
+    """The layout options users get by default (for tests of processes that build `Settings()`
+    from the environment, whose stores must be made with the same layout)."""
+    return {k: Settings.model_fields[k].default for k in ("pool_factor", "colbert_datatype")}
+
+
 def make_settings(models: OfflineModels, data_dir: Path, **overrides: object) -> Settings:
     """Settings with the offline models and no `.env` (tests never read a developer's file)."""
     values: dict[str, object] = {

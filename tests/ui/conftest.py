@@ -16,7 +16,7 @@ from retrieval.ingest import ingest
 from retrieval.offline import OfflineModels
 from retrieval.schema import layout_for
 from retrieval.stores import open_store
-from tests.conftest import DEMO_DOCS, make_settings
+from tests.conftest import DEMO_DOCS, make_settings, shipped_layout
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ui" / "app.py"
@@ -38,7 +38,9 @@ def demo_data(
 ) -> Path:
     """A data dir holding the demo documents (ingested once; copy it before writing to it)."""
     data_dir = tmp_path_factory.mktemp("demo") / "data"
-    settings = make_settings(offline_model_dirs, data_dir)
+    # the page builds Settings() from the environment: the shipped default layout
+    settings = make_settings(offline_model_dirs, data_dir, **shipped_layout())
+    encoders = encoders.configured(settings)
     store = open_store(settings, layout_for(settings, encoders))
     try:
         report = ingest([DEMO_DOCS], settings, store, encoders, progress=False)
