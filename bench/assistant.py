@@ -274,11 +274,7 @@ def main() -> None:
     update: dict[str, Any] = {}
     if args.offline:
         models = assemble_offline_models(args.models_dir)
-        update |= {
-            "dense_model": str(models.minilm),
-            "sparse_model": str(models.bm25),
-            "colbert_model": str(models.minilm),
-        }
+        update |= models.settings_values()
     if args.data_dir is not None:
         update["data_dir"] = args.data_dir
     if args.mode:

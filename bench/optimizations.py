@@ -476,13 +476,7 @@ def main() -> None:
     settings = Settings()
     if args.offline:
         models = assemble_offline_models(args.models_dir)
-        settings = settings.model_copy(
-            update={
-                "dense_model": str(models.minilm),
-                "sparse_model": str(models.bm25),
-                "colbert_model": str(models.minilm),
-            }
-        )
+        settings = settings.model_copy(update=models.settings_values())
     # Every variant starts from the unoptimised layout (float32, unpooled), not from the defaults.
     settings = settings.model_copy(
         update={

@@ -101,13 +101,7 @@ def main() -> None:
     settings = Settings()
     if args.offline:
         models = assemble_offline_models(args.models_dir)
-        settings = settings.model_copy(
-            update={
-                "dense_model": str(models.minilm),
-                "sparse_model": str(models.bm25),
-                "colbert_model": str(models.minilm),
-            }
-        )
+        settings = settings.model_copy(update=models.settings_values())
     dataset = load_beir(args.dataset)
     encoders = Encoders(settings)
     chunks = corpus_chunks(dataset)

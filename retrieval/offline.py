@@ -49,13 +49,17 @@ class OfflineModels:
     minilm: Path
     bm25: Path
 
+    def settings_values(self) -> dict[str, str]:
+        """The model settings that use these folders (`settings.model_copy(update=…)`)."""
+        return {
+            "dense_model": str(self.minilm),
+            "sparse_model": str(self.bm25),
+            "colbert_model": str(self.minilm),
+        }
+
     def settings_lines(self) -> list[str]:
         """`KEY=value` lines ready to append to `.env`."""
-        return [
-            f"MSRAG_DENSE_MODEL={self.minilm}",
-            f"MSRAG_SPARSE_MODEL={self.bm25}",
-            f"MSRAG_COLBERT_MODEL={self.minilm}",
-        ]
+        return [f"MSRAG_{k.upper()}={v}" for k, v in self.settings_values().items()]
 
 
 def stopwords_file(language: str = "english") -> Path:

@@ -45,9 +45,7 @@ def make_settings(models: OfflineModels, data_dir: Path, **overrides: object) ->
     """Settings with the offline models and no `.env` (tests never read a developer's file)."""
     values: dict[str, object] = {
         "data_dir": data_dir,
-        "dense_model": str(models.minilm),
-        "sparse_model": str(models.bm25),
-        "colbert_model": str(models.minilm),
+        **models.settings_values(),
         "openai_api_key": None,
         "openai_base_url": None,
         "qdrant_url": None,
