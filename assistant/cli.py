@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from rich.table import Table
 
 from retrieval.errors import RetrievalError
 from retrieval.settings import MODES, Settings
+
+if TYPE_CHECKING:
+    from retrieval.retriever import MultiStageRetriever
 
 app = typer.Typer(
     name="msrag",
@@ -75,11 +78,18 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _retriever(settings: Settings):  # noqa: ANN202 - MultiStageRetriever
+@contextmanager
+def _opened(settings: Settings) -> Iterator[MultiStageRetriever]:
+    """The configured retriever (models + store), closed on the way out: the embedded store's
+    directory lock must be released even when the command fails."""
     from retrieval.retriever import MultiStageRetriever
 
     with err.status("Loading models and opening the store…"):
-        return MultiStageRetriever.from_settings(settings)
+        retriever = MultiStageRetriever.from_settings(settings)
+    try:
+        yield retriever
+    finally:
+        retriever.close()
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -150,12 +160,8 @@ def ingest(
     from retrieval.ingest import ingest as run_ingest
 
     settings = load_settings()
-    with user_errors():
-        retriever = _retriever(settings)
-        try:
-            report = run_ingest(paths, settings, retriever.store, retriever.encoders, prune=prune)
-        finally:
-            retriever.close()
+    with user_errors(), _opened(settings) as retriever:
+        report = run_ingest(paths, settings, retriever.store, retriever.encoders, prune=prune)
     table = Table(title="Ingest", show_lines=False)
     for col in ("file", "status", "chunks", "reason"):
         table.add_column(col)
@@ -187,13 +193,9 @@ def search(
     from retrieval.types import Filter
 
     settings = load_settings()
-    with user_errors():
-        retriever = _retriever(settings)
-        try:
-            flt = Filter(must={"source": list(source)}) if source else None
-            result = retriever.search(question, mode=mode, top_k=top_k, filter=flt)
-        finally:
-            retriever.close()
+    with user_errors(), _opened(settings) as retriever:
+        flt = Filter(must={"source": list(source)}) if source else None
+        result = retriever.search(question, mode=mode, top_k=top_k, filter=flt)
     if as_json:
         print(
             json.dumps(
@@ -258,26 +260,16 @@ def reindex() -> None:
 def status() -> None:
     """What the store holds: engine, documents, chunks, models, layout."""
     settings = load_settings()
-    with user_errors():
-        retriever = _retriever(settings)
-        try:
-            store = retriever.store
-            sources = {p.get("source") for _, p in store.scroll_payloads(["source"])}
-            out.print(f"Store: {store.describe()}")
-            out.print(f"Documents: {len(sources)}   chunks: {store.count()}")
-            for key, value in store.layout.to_dict().items():
-                out.print(f"  {key}: {value}")
-        finally:
-            retriever.close()
+    with user_errors(), _opened(settings) as retriever:
+        store = retriever.store
+        sources = {p.get("source") for _, p in store.scroll_payloads(["source"])}
+        out.print(f"Store: {store.describe()}")
+        out.print(f"Documents: {len(sources)}   chunks: {store.count()}")
+        for key, value in store.layout.to_dict().items():
+            out.print(f"  {key}: {value}")
 
 
 # --- ask / chat ----------------------------------------------------------------------------------
-def _assistant(settings: Settings):  # noqa: ANN202 - assistant.Assistant
-    from assistant.chat import Assistant
-
-    return Assistant(settings, _retriever(settings))
-
-
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
@@ -286,17 +278,20 @@ def ask(
     verbose: VerboseOption = False,
 ) -> None:
     """Answer QUESTION from the ingested documents, streamed, with cited sources."""
+    from assistant.chat import Assistant
     from assistant.terminal import stream_turn
 
     settings = load_settings()
-    with user_errors():
-        assistant = _assistant(settings)
-        try:
-            answer = stream_turn(
-                assistant, question, console=out, err=err, verbose=verbose, mode=mode, top_k=top_k
-            )
-        finally:
-            assistant.retriever.close()
+    with user_errors(), _opened(settings) as retriever:
+        answer = stream_turn(
+            Assistant(settings, retriever),
+            question,
+            console=out,
+            err=err,
+            verbose=verbose,
+            mode=mode,
+            top_k=top_k,
+        )
     raise typer.Exit(0 if answer.ok else 1)
 
 
@@ -307,15 +302,19 @@ def chat(
     verbose: VerboseOption = False,
 ) -> None:
     """Interactive chat with history (follow-up questions work). Empty line or Ctrl-D to quit."""
+    from assistant.chat import Assistant
     from assistant.terminal import chat_loop
 
     settings = load_settings()
-    with user_errors():
-        assistant = _assistant(settings)
-        try:
-            chat_loop(assistant, console=out, err=err, verbose=verbose, mode=mode, top_k=top_k)
-        finally:
-            assistant.retriever.close()
+    with user_errors(), _opened(settings) as retriever:
+        chat_loop(
+            Assistant(settings, retriever),
+            console=out,
+            err=err,
+            verbose=verbose,
+            mode=mode,
+            top_k=top_k,
+        )
 
 
 # --- eval ------------------------------------------------------------------------------------
