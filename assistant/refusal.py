@@ -13,7 +13,7 @@ The evidence is the top passage's final score, made comparable across questions:
 
 The defaults were calibrated on SciFact (5,183 abstracts, 300 test queries, offline MiniLM
 models, the default layout: float16 token vectors pooled by 3) by
-`python bench/assistant.py <scifact> --offline --calibrate`: the top relevance of every test
+`python -m bench.assistant <scifact> --offline --calibrate`: the top relevance of every test
 query (all are answerable) against that of 20 off-topic questions; the threshold is the cut with
 the best balanced accuracy, midway between the scores on either side of it.
 

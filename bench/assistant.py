@@ -17,8 +17,8 @@
 It reuses the collection `msrag eval` / bench/retrieval.py built for the dataset (same models
 and layout → same collection name) and ingests only what is missing.
 
-    python bench/assistant.py ../shared/data/scifact --offline
-    python bench/assistant.py ../shared/data/scifact --offline --calibrate --data-dir /tmp/d
+    python -m bench.assistant ../shared/data/scifact --offline
+    python -m bench.assistant ../shared/data/scifact --offline --calibrate --data-dir /tmp/d
 """
 
 from __future__ import annotations
@@ -27,28 +27,24 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
 
-import numpy as np  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from assistant.chat import Assistant  # noqa: E402
-from assistant.refusal import DEFAULT_THRESHOLDS, needs_query_tokens, relevance_of  # noqa: E402
-from assistant.types import TextEvent  # noqa: E402
-from retrieval.encoders import Encoders  # noqa: E402
-from retrieval.evaluate import BeirDataset, load_beir, open_dataset_store  # noqa: E402
-from retrieval.offline import assemble_offline_models  # noqa: E402
-from retrieval.retriever import MultiStageRetriever  # noqa: E402
-from retrieval.settings import Settings  # noqa: E402
-from retrieval.types import Filter  # noqa: E402
-from tests.llm_server import Reply, ScriptedLLM  # noqa: E402
+from assistant.chat import Assistant
+from assistant.refusal import DEFAULT_THRESHOLDS, needs_query_tokens, relevance_of
+from assistant.types import TextEvent
+from bench.harness import add_model_options, pct, settings_from, summary
+from retrieval.encoders import Encoders
+from retrieval.evaluate import BeirDataset, load_beir, open_dataset_store
+from retrieval.retriever import MultiStageRetriever
+from retrieval.settings import Settings
+from retrieval.types import Filter
+from tests.llm_server import Reply, ScriptedLLM
 
 console = Console()
 
@@ -75,18 +71,6 @@ OFF_TOPIC = [
     "When was the Eiffel Tower built?",
     "What is the plot of the movie Casablanca?",
 ]
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50": pct(values, 50),
-        "p95": pct(values, 95),
-        "mean": statistics.fmean(values) if values else float("nan"),
-    }
 
 
 def first_token_latency(
@@ -254,8 +238,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("dataset", type=Path)
-    ap.add_argument("--offline", action="store_true", help="use the offline MiniLM/BM25 models")
-    ap.add_argument("--models-dir", type=Path, default=Path.home() / ".cache/msrag/test-models")
+    add_model_options(ap)
     ap.add_argument("--data-dir", type=Path, default=None, help="where the collection lives")
     ap.add_argument("--mode", default=None, help="retrieval mode (default: settings)")
     ap.add_argument("--queries", type=int, default=None, help="only the first N queries")
@@ -270,16 +253,12 @@ def main() -> None:
     ap.add_argument("--output", type=Path, default=Path("bench/results/assistant.json"))
     args = ap.parse_args()
 
-    settings = Settings()
     update: dict[str, Any] = {}
-    if args.offline:
-        models = assemble_offline_models(args.models_dir)
-        update |= models.settings_values()
     if args.data_dir is not None:
         update["data_dir"] = args.data_dir
     if args.mode:
         update["mode"] = args.mode
-    settings = settings.model_copy(update=update)
+    settings = settings_from(args, **update)
 
     dataset = load_beir(args.dataset)
     encoders = Encoders(settings)

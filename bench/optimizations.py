@@ -13,9 +13,9 @@ built from the cached vectors (index-time options applied, upsert, optimize) and
 cached query vectors, so the variants differ only in what they store. Query encoding time is
 measured once and reported apart; MUVERA's query-side encoding is computed live and counted.
 
-    python bench/optimizations.py ../shared/data/scifact --offline                  # full run
-    python bench/optimizations.py ../shared/data/scifact --offline --docs 1000     # quick subset
-    python bench/optimizations.py DATA --offline --variants baseline,pool2         # some variants
+    python -m bench.optimizations ../shared/data/scifact --offline                  # full run
+    python -m bench.optimizations ../shared/data/scifact --offline --docs 1000     # quick subset
+    python -m bench.optimizations DATA --offline --variants baseline,pool2         # some variants
 
 Cost on 2 cores: encoding ~0.1 s per document on a quiet machine, ~1 s on a busy one (SciFact:
 ~10 min once, then cached; 2.4 GB of float32 token vectors), and per variant an upsert + optimize
@@ -26,46 +26,34 @@ otherwise idle machine.
 
 from __future__ import annotations
 
-import os
+import argparse
+import hashlib
+import json
+import pickle
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
-# numpy's OpenBLAS starts a thread per core for every small product (pooling, MUVERA); on a busy
-# 2-core machine that made index-time pooling 4-5x slower than one thread. Set before numpy loads.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import pickle  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import dataclass, field, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-# Run as a script, this folder is first on sys.path, and bench/retrieval.py would shadow the
-# `retrieval` package: put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from retrieval.encoders import Encoders  # noqa: E402
-from retrieval.evaluate import BeirDataset, corpus_chunks, evaluate_modes, load_beir  # noqa: E402
-from retrieval.ingest import ingest_chunks  # noqa: E402
-from retrieval.offline import assemble_offline_models  # noqa: E402
-from retrieval.postprocess import apply_index_time_options, muvera_dim, query_muvera  # noqa: E402
-from retrieval.retriever import MultiStageRetriever  # noqa: E402
-from retrieval.schema import Layout  # noqa: E402
-from retrieval.settings import Settings  # noqa: E402
-from retrieval.stores import open_store  # noqa: E402
-from retrieval.types import Chunk, ChunkVectors, SparseVector  # noqa: E402
+from bench.harness import add_model_options, settings_from
+from retrieval.encoders import Encoders
+from retrieval.evaluate import BeirDataset, corpus_chunks, evaluate_modes, load_beir
+from retrieval.ingest import ingest_chunks
+from retrieval.postprocess import apply_index_time_options, muvera_dim, query_muvera
+from retrieval.retriever import MultiStageRetriever
+from retrieval.schema import Layout
+from retrieval.settings import Settings
+from retrieval.stores import open_store
+from retrieval.types import Chunk, ChunkVectors, SparseVector
 
 console = Console()
 COLBERT_MODES = ("hybrid+colbert", "hybrid+colbert+rrf")
@@ -453,8 +441,7 @@ def main() -> None:
     )
     ap.add_argument("dataset", type=Path, nargs="?", default=Path("../shared/data/scifact"))
     ap.add_argument("--split", default="test")
-    ap.add_argument("--offline", action="store_true", help="use the offline MiniLM/BM25 models")
-    ap.add_argument("--models-dir", type=Path, default=Path.home() / ".cache/msrag/test-models")
+    add_model_options(ap)
     ap.add_argument("--docs", type=int, default=None, help="documents in the subset (all)")
     ap.add_argument("--queries", type=int, default=None, help="queries (all with judgments)")
     ap.add_argument(
@@ -473,13 +460,10 @@ def main() -> None:
     ap.add_argument("--output", type=Path, default=Path("bench/results/optimizations.json"))
     args = ap.parse_args()
 
-    settings = Settings()
-    if args.offline:
-        models = assemble_offline_models(args.models_dir)
-        settings = settings.model_copy(update=models.settings_values())
     # Every variant starts from the unoptimised layout (float32, unpooled), not from the defaults.
-    settings = settings.model_copy(
-        update={
+    settings = settings_from(
+        args,
+        **{
             "colbert_datatype": "float32",
             "colbert_quantization": "none",
             "colbert_on_disk": False,

@@ -4,49 +4,37 @@ Prints a table and writes JSON: ingest throughput next to the encoders' raw onnx
 on the same texts (one run, so the ratio is fair), per-mode latency split into query encoding and
 search, nDCG@10 / Recall@100 / MRR@10 (ranx), store size on disk and process RSS.
 
-    python bench/retrieval.py ../shared/data/scifact            # offline models from .env
-    python bench/retrieval.py ../shared/data/scifact --offline  # build/use the offline models
+    python -m bench.retrieval ../shared/data/scifact            # models from .env
+    python -m bench.retrieval ../shared/data/scifact --offline  # build/use the offline models
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from retrieval.encoders import Encoders  # noqa: E402
-from retrieval.evaluate import (  # noqa: E402
+from bench.harness import add_model_options, peak_rss_mb, rss_mb, settings_from, write_report
+from retrieval.encoders import Encoders
+from retrieval.evaluate import (
     corpus_chunks,
     evaluate_modes,
     load_beir,
     open_dataset_store,
 )
-from retrieval.ingest import ingest_chunks  # noqa: E402
-from retrieval.offline import assemble_offline_models  # noqa: E402
-from retrieval.retriever import MultiStageRetriever  # noqa: E402
-from retrieval.schema import layout_for  # noqa: E402
-from retrieval.settings import MODES, Settings  # noqa: E402
-from retrieval.stores import open_store  # noqa: E402
+from retrieval.ingest import ingest_chunks
+from retrieval.retriever import MultiStageRetriever
+from retrieval.schema import layout_for
+from retrieval.settings import MODES, Settings
+from retrieval.stores import open_store
 
 console = Console()
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def raw_encoder_throughput(encoders: Encoders, texts: list[str]) -> float:
@@ -90,18 +78,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("dataset", type=Path)
-    ap.add_argument("--offline", action="store_true", help="use the offline MiniLM/BM25 models")
-    ap.add_argument("--models-dir", type=Path, default=Path.home() / ".cache/msrag/test-models")
+    add_model_options(ap)
     ap.add_argument("--sample", type=int, default=512, help="texts for the throughput ratio")
     ap.add_argument("--queries", type=int, default=None)
     ap.add_argument("--modes", nargs="*", default=None)
     ap.add_argument("--output", type=Path, default=Path("bench/results/retrieval.json"))
     args = ap.parse_args()
 
-    settings = Settings()
-    if args.offline:
-        models = assemble_offline_models(args.models_dir)
-        settings = settings.model_copy(update=models.settings_values())
+    settings = settings_from(args)
     dataset = load_beir(args.dataset)
     encoders = Encoders(settings)
     chunks = corpus_chunks(dataset)
@@ -140,7 +124,7 @@ def main() -> None:
         ),
         "store": {"points": store.count(), "disk_mb": (store.disk_bytes() or 0) / 2**20},
         "rss_mb": rss_mb(),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "modes": summary,
     }
     retriever.close()
@@ -188,8 +172,7 @@ def main() -> None:
         f"Store: {report['store']['points']} points, {report['store']['disk_mb']:.0f} MB on "
         f"disk; RSS {report['rss_mb']:.0f} MB (peak {report['peak_rss_mb']:.0f} MB)"
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2))
+    write_report(args.output, report)
     console.print(f"Wrote {args.output}")
 
 

@@ -1,0 +1,65 @@
+"""What every benchmark shares: model options and settings, memory readings, percentiles, JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.offline import assemble_offline_models
+from retrieval.settings import Settings
+
+DEFAULT_MODELS_DIR = Path.home() / ".cache" / "msrag" / "test-models"
+RESULTS = Path("bench/results")
+
+
+def add_model_options(ap: argparse.ArgumentParser) -> None:
+    """`--offline` / `--models-dir`: the offline MiniLM/BM25 pack instead of configured models."""
+    ap.add_argument("--offline", action="store_true", help="use the offline MiniLM/BM25 models")
+    ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+
+
+def settings_from(args: argparse.Namespace, **update: Any) -> Settings:
+    """`Settings()` from the environment and `.env`, with the offline models if asked for."""
+    values: dict[str, Any] = {}
+    if getattr(args, "offline", False):
+        values |= assemble_offline_models(args.models_dir).settings_values()
+    values |= update
+    return Settings().model_copy(update=values)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """The highest resident memory this process has reached, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """p50, p95 and mean of a list of timings."""
+    return {
+        "p50": pct(values, 50),
+        "p95": pct(values, 95),
+        "mean": statistics.fmean(values) if len(values) else float("nan"),
+    }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
