@@ -470,7 +470,7 @@ def main() -> None:
             "dense_quantization": "none",
             "pool_factor": 1,
             "muvera": False,
-        }
+        },
     )
     chosen = VARIANTS
     if args.variants:
