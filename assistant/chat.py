@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from assistant import citations, refusal
 from assistant.context import SAFETY_MARGIN_TOKENS, ContextPacker, PackedContext, TokenCounter
+from assistant.errors import InvalidQuestionError
 from assistant.extractive import ExtractiveAnswerer
 from assistant.llm import LLMClient, LLMError
 from assistant.prompts import PromptLibrary
@@ -121,8 +122,8 @@ class Assistant:
     ) -> Iterator[Event]:
         """Run one turn, yielding events as it goes; the last one is `DoneEvent(answer)`.
 
-        Raises `QueryTooLongError` (too long) or `ValueError` (empty) before anything else;
-        retrieval errors propagate; LLM faults end the turn with `answer.error` set.
+        Raises `QueryTooLongError` (too long) or `InvalidQuestionError` (empty) before anything
+        else; retrieval errors propagate; LLM faults end the turn with `answer.error` set.
         """
         started = time.perf_counter()
         question = self.check_question(question)
@@ -217,7 +218,7 @@ class Assistant:
     def check_question(self, question: str) -> str:
         question = (question or "").strip()
         if not question:
-            raise ValueError("The question is empty: type a question to ask.")
+            raise InvalidQuestionError("The question is empty: type a question to ask.")
         if len(question) > self.settings.max_question_chars:
             raise QueryTooLongError(
                 f"The question is {len(question):,} characters long, over the limit of "

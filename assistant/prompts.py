@@ -14,25 +14,24 @@ from __future__ import annotations
 
 import re
 import string
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from retrieval.errors import RetrievalError
+from assistant.errors import PromptError
 from retrieval.settings import Settings
 
 # The templates the assistant needs; a prompts directory must provide all of them.
 TEMPLATES = ("system", "answer", "passage", "condense", "turn", "refusal", "extractive")
 
 # The repo's prompts/ folder (assistant/ and prompts/ are siblings).
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+# The built-in templates ship inside the package (a wheel installs them; no checkout needed).
+DEFAULT_DIR: Traversable = files("prompts")
 
 # Tags that delimit retrieved data in the prompt; a document containing them must not be able
 # to close its own passage and speak outside it.
 _DELIMITER_TAG = re.compile(r"<(\s*/?\s*passages?\b[^>]*)>", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"\[(\d{1,3}(?:\s*[,;\u2013-]\s*\d{1,3})*)\]")
-
-
-class PromptError(RetrievalError):
-    """A prompt template is missing, unreadable, or rendered with the wrong slots."""
 
 
 class PromptLibrary:
@@ -44,8 +43,8 @@ class PromptLibrary:
     'Rewrite'
     """
 
-    def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
+    def __init__(self, directory: Path | str | Traversable) -> None:
+        self.directory = Path(directory) if isinstance(directory, str) else directory
         self._templates: dict[str, string.Template] = {}
         if not self.directory.is_dir():
             raise PromptError(

@@ -37,30 +37,26 @@ threshold (the SciFact collection has no MUVERA vectors to calibrate it separate
 
 from __future__ import annotations
 
+from retrieval.modes import MODE_SPECS, ScoreKind, mode_spec
 from retrieval.settings import Settings
 
-# mode → minimum relevance (see the module docstring); None: no absolute threshold.
+# Score kind (retrieval/modes.py) → minimum relevance (see the module docstring); the kinds left
+# out ("rank", "bm25") have no absolute scale, so only an empty result refuses.
+_BY_SCORE: dict[ScoreKind, float] = {"cosine": 0.37, "maxsim": 0.44}
+# The same, per mode (what the calibration benchmark reports and compares against).
 DEFAULT_THRESHOLDS: dict[str, float | None] = {
-    "dense": 0.37,
-    "bm25": None,
-    "hybrid": None,
-    "dense+colbert": 0.44,
-    "bm25+colbert": 0.44,
-    "hybrid+colbert": 0.44,
-    "hybrid+colbert+rrf": None,
-    "muvera+colbert": 0.44,
+    name: _BY_SCORE.get(spec.score) for name, spec in MODE_SPECS.items()
 }
-
-_PER_TOKEN = {"dense+colbert", "bm25+colbert", "hybrid+colbert", "muvera+colbert"}
 
 
 def needs_query_tokens(mode: str) -> bool:
-    return mode in _PER_TOKEN
+    """MaxSim grows with the query's token count: its relevance is per query token."""
+    return mode_spec(mode).score == "maxsim"
 
 
 def relevance_of(score: float, mode: str, query_tokens: int | None = None) -> float:
     """The top score on the scale the thresholds use."""
-    if mode in _PER_TOKEN and query_tokens:
+    if needs_query_tokens(mode) and query_tokens:
         return score / query_tokens
     return score
 

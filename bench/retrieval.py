@@ -29,9 +29,10 @@ from retrieval.evaluate import (
     open_dataset_store,
 )
 from retrieval.ingest import ingest_chunks
+from retrieval.modes import MODE_SPECS, MODES
 from retrieval.retriever import MultiStageRetriever
 from retrieval.schema import layout_for
-from retrieval.settings import MODES, Settings
+from retrieval.settings import Settings
 from retrieval.stores import open_store
 
 console = Console()
@@ -103,7 +104,7 @@ def main() -> None:
     )
     full_ingest_s = time.perf_counter() - start if ingest_stats else None
     retriever = MultiStageRetriever.from_settings(ds_settings, encoders=encoders, store=store)
-    modes = args.modes or [m for m in MODES if m != "muvera+colbert" or settings.muvera]
+    modes = args.modes or [m for m in MODES if settings.muvera or not MODE_SPECS[m].needs_muvera]
     results = evaluate_modes(retriever, dataset, modes, limit=args.queries)
     summary = {m: r.summary() for m, r in results.items()}
     report = {

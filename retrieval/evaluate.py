@@ -18,9 +18,10 @@ from ranx import Qrels, Run, evaluate
 
 from retrieval.encoders import Encoders
 from retrieval.errors import RetrievalError
+from retrieval.modes import MODES
 from retrieval.retriever import MultiStageRetriever
 from retrieval.schema import layout_for
-from retrieval.settings import MODES, Settings
+from retrieval.settings import Settings
 from retrieval.stores import open_store
 from retrieval.stores.base import Store
 from retrieval.types import Chunk

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from retrieval.errors import RetrievalError
+from retrieval.modes import mode_spec
 from retrieval.schema import BM25, COLBERT, DENSE, MUVERA, Layout
 from retrieval.types import ChunkVectors, Filter, QueryPlan, SparseVector
 
@@ -80,70 +81,64 @@ def render(plan: QueryPlan, layout: Layout) -> Stage:
         raise ValueError(
             f"top_k ({plan.top_k}) and prefetch_limit ({plan.prefetch_limit}) must be at least 1."
         )
-    p, k, flt = plan.prefetch_limit, plan.top_k, plan.filter or None
+    spec = mode_spec(plan.mode)
+    if spec.needs_muvera and layout.muvera_dim is None:
+        raise RetrievalError(
+            f"The {spec.name} mode needs MUVERA vectors, but this collection has none: "
+            "re-index with MSRAG_MUVERA=true, or choose another mode."
+        )
+    return spec.tree(_Stages(plan, layout), plan.top_k, plan.prefetch_limit)
 
-    def dense(limit: int) -> Stage:
+
+class _Stages:
+    """The stages of one plan's tree: every one carries the plan's filter, so a filter holds on
+    every prefetch and on the final stage alike."""
+
+    def __init__(self, plan: QueryPlan, layout: Layout) -> None:
+        self.plan, self.layout, self.filter = plan, layout, plan.filter or None
+
+    def dense(self, limit: int) -> Stage:
         return Stage(
             limit=limit,
             using=DENSE,
             kind="dense",
-            vector=_dense(plan, layout, DENSE),
+            vector=_dense(self.plan, self.layout, DENSE),
             # Edge's HNSW recall on the dense vector was poor (qdrant-engines.md); exact search
             # was both exact and faster at our sizes.
             exact=True,
-            rescore=layout.dense_quantization != "none",
-            filter=flt,
+            rescore=self.layout.dense_quantization != "none",
+            filter=self.filter,
         )
 
-    def bm25(limit: int) -> Stage:
+    def bm25(self, limit: int) -> Stage:
         # The sparse index is exact by construction; IDF comes from the collection's modifier.
-        return Stage(limit=limit, using=BM25, kind="sparse", vector=_sparse(plan), filter=flt)
+        return Stage(
+            limit=limit, using=BM25, kind="sparse", vector=_sparse(self.plan), filter=self.filter
+        )
 
-    def colbert(limit: int, children: tuple[Stage, ...]) -> Stage:
+    def muvera(self, limit: int) -> Stage:
+        return Stage(
+            limit=limit,
+            using=MUVERA,
+            kind="dense",
+            vector=_dense(self.plan, self.layout, MUVERA),
+            exact=True,
+            filter=self.filter,
+        )
+
+    def colbert(self, limit: int, children: tuple[Stage, ...]) -> Stage:
         return Stage(
             limit=limit,
             using=COLBERT,
             kind="multivector",
-            vector=_multivector(plan, layout),
+            vector=_multivector(self.plan, self.layout),
             children=children,
-            rescore=layout.colbert_quantization != "none",
-            filter=flt,
+            rescore=self.layout.colbert_quantization != "none",
+            filter=self.filter,
         )
 
-    def rrf(limit: int, children: tuple[Stage, ...]) -> Stage:
-        return Stage(limit=limit, rrf_k=plan.rrf_k, children=children, filter=flt)
-
-    mode = plan.mode
-    if mode == "dense":
-        return dense(k)
-    if mode == "bm25":
-        return bm25(k)
-    if mode == "hybrid":
-        return rrf(k, (dense(p), bm25(p)))
-    if mode == "dense+colbert":
-        return colbert(k, (dense(p),))
-    if mode == "bm25+colbert":
-        return colbert(k, (bm25(p),))
-    if mode == "hybrid+colbert":
-        return colbert(k, (dense(p), bm25(p)))
-    if mode == "hybrid+colbert+rrf":
-        return rrf(k, (colbert(p, (dense(p), bm25(p))), bm25(p), dense(p)))
-    if mode == "muvera+colbert":
-        if layout.muvera_dim is None:
-            raise RetrievalError(
-                "The muvera+colbert mode needs MUVERA vectors, but this collection has none: "
-                "re-index with MSRAG_MUVERA=true, or choose another mode."
-            )
-        muvera = Stage(
-            limit=p,
-            using=MUVERA,
-            kind="dense",
-            vector=_dense(plan, layout, MUVERA),
-            exact=True,
-            filter=flt,
-        )
-        return colbert(k, (muvera,))
-    raise ValueError(f"Unknown retrieval mode {mode!r}.")
+    def rrf(self, limit: int, children: tuple[Stage, ...]) -> Stage:
+        return Stage(limit=limit, rrf_k=self.plan.rrf_k, children=children, filter=self.filter)
 
 
 def _dense(plan: QueryPlan, layout: Layout, name: str) -> list[float]:

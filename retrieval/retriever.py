@@ -11,22 +11,13 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from retrieval.encoders import Encoders
+from retrieval.errors import InvalidArgumentError
+from retrieval.modes import mode_spec
 from retrieval.schema import layout_for
-from retrieval.settings import MODES, Mode, Settings
+from retrieval.settings import Settings
 from retrieval.stores.base import Store
 from retrieval.types import Filter, Passage, QueryPlan
 
-# Which query vectors each mode needs: skipping the transformer pass makes bm25-only queries cheap.
-_NEEDS: dict[str, tuple[bool, bool, bool]] = {  # dense, sparse, colbert
-    "dense": (True, False, False),
-    "bm25": (False, True, False),
-    "hybrid": (True, True, False),
-    "dense+colbert": (True, False, True),
-    "bm25+colbert": (False, True, True),
-    "hybrid+colbert": (True, True, True),
-    "hybrid+colbert+rrf": (True, True, True),
-    "muvera+colbert": (False, False, True),
-}
 # Metadata the LLM does not need to read in a LlamaIndex prompt (still there for citations).
 _HIDDEN_FROM_LLM = ["doc_id", "chunk_index", "char_start", "char_end", "score", "rank", "mode"]
 
@@ -43,15 +34,9 @@ class Retrieval:
     query_tokens: int | None = None
 
 
-def _check_mode(mode: str) -> Mode:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-    return mode  # type: ignore[return-value]
-
-
 def _check_positive(name: str, value: int) -> int:
     if value <= 0:
-        raise ValueError(f"{name} must be > 0; got {value}")
+        raise InvalidArgumentError(f"{name} must be > 0; got {value}")
     return value
 
 
@@ -81,7 +66,7 @@ class MultiStageRetriever(BaseRetriever):
     ) -> None:
         self.store = store
         self.encoders = encoders
-        self.mode: Mode = _check_mode(mode)
+        self.mode = mode_spec(mode).name
         self.top_k = _check_positive("top_k", top_k)
         self.prefetch_limit = _check_positive("prefetch_limit", prefetch_limit)
         self.rrf_k = _check_positive("rrf_k", rrf_k)
@@ -122,16 +107,19 @@ class MultiStageRetriever(BaseRetriever):
         with_vectors: bool = False,
     ) -> Retrieval:
         """Encode the query, run one universal query, return passages with timings."""
-        mode_ = _check_mode(mode or self.mode)
+        spec = mode_spec(mode or self.mode)
         k = _check_positive("top_k", top_k if top_k is not None else self.top_k)
         started = time.perf_counter()
-        dense, sparse, colbert = _NEEDS[mode_]
         vectors = self.encoders.encode_query(
-            query, dense=dense, sparse=sparse, colbert=colbert, muvera=mode_ == "muvera+colbert"
+            query,
+            dense=spec.needs("dense"),
+            sparse=spec.needs("sparse"),
+            colbert=spec.needs("colbert"),
+            muvera=spec.needs("muvera"),
         )
         encoded = time.perf_counter()
         plan = QueryPlan(
-            mode=mode_,
+            mode=spec.name,
             query=vectors,
             top_k=k,
             prefetch_limit=max(self.prefetch_limit, k),
@@ -143,7 +131,7 @@ class MultiStageRetriever(BaseRetriever):
         done = time.perf_counter()
         return Retrieval(
             query=query,
-            mode=mode_,
+            mode=spec.name,
             passages=passages,
             timings={
                 "encode_ms": (encoded - started) * 1000,

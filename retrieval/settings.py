@@ -11,17 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Mode = Literal[
-    "dense",
-    "bm25",
-    "hybrid",
-    "dense+colbert",
-    "bm25+colbert",
-    "hybrid+colbert",
-    "hybrid+colbert+rrf",
-    "muvera+colbert",
-]
-MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
+from retrieval.modes import mode_spec
 
 DEFAULT_DENSE_MODEL = "BAAI/bge-small-en-v1.5"
 DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
@@ -77,7 +67,7 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
 
     # --- query ---------------------------------------------------------------------------------
-    mode: Mode = "hybrid+colbert"
+    mode: str = Field("hybrid+colbert", description="Retrieval mode (retrieval/modes.py).")
     top_k: int = Field(5, ge=1, le=1000)
     prefetch_limit: int = Field(100, ge=1, le=10_000)
     rrf_k: int = Field(2, ge=1, description="RRF constant: 1/(k + rank). Qdrant's default is 2.")
@@ -107,6 +97,11 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, v: str) -> str:
+        return mode_spec(v).name
 
     @property
     def store_path(self) -> Path:

@@ -11,8 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.settings import Mode
-
 # Payload keys every point carries (the collection layout indexes `source` and `doc_id`).
 PAYLOAD_FIELDS: tuple[str, ...] = (
     "doc_id",
@@ -81,7 +79,7 @@ class Filter:
 class QueryPlan:
     """One logical universal query; each store adapter renders it for its engine."""
 
-    mode: Mode
+    mode: str  # a name from retrieval.modes.MODES
     query: ChunkVectors
     top_k: int = 10
     prefetch_limit: int = 100

@@ -33,7 +33,7 @@ from assistant.types import (  # noqa: E402
     StageEvent,
     TextEvent,
 )
-from retrieval.errors import RetrievalError  # noqa: E402
+from retrieval.errors import MsragError  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 from ui import components, markup  # noqa: E402
 from ui.engine import Engine  # noqa: E402
@@ -82,7 +82,7 @@ def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
         )
     try:
         return settings, _engine(_settings_key(settings), settings), None
-    except RetrievalError as exc:
+    except MsragError as exc:
         return settings, None, str(exc)
     except Exception as exc:  # never a traceback on the page; the log keeps the details
         log.exception("could not open the engine")
@@ -191,7 +191,7 @@ def stream_answer(
                     unsafe_allow_html=True,
                 )
                 message["answer"] = answer
-    except (RetrievalError, ValueError) as exc:
+    except MsragError as exc:
         message["error"] = str(exc)
     except Exception as exc:  # never a traceback on the page; the log keeps the details
         log.exception("the chat turn failed")

@@ -15,7 +15,7 @@ import streamlit as st
 from assistant.types import Answer, Source, Timings
 from retrieval.encoders import TokenMatch
 from retrieval.ingest import FileResult
-from retrieval.settings import MODES
+from retrieval.modes import MODES
 from ui import markup
 from ui.engine import StoreStats
 from ui.evidence import used_spans

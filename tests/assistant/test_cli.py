@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from msrag.cli import app
 from retrieval.offline import OfflineModels
 from tests.conftest import DEMO_DOCS
 from tests.retrieval.test_evaluate import write_beir
@@ -91,11 +91,11 @@ def test_ingest_search_ask_and_status(workdir: Path) -> None:
 
 def test_bad_mode_and_unreachable_server_are_sentences(workdir: Path) -> None:
     result = runner.invoke(app, ["search", "x", "--mode", "nope"])
-    assert result.exit_code == 2 and "mode must be one of" in result.output
+    assert result.exit_code == 2 and "Unknown retrieval mode 'nope'" in result.output
     with (workdir / ".env").open("a") as fh:
         fh.write("QDRANT_URL=http://127.0.0.1:9\n")
     result = runner.invoke(app, ["search", "x"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # an upstream service failed
     assert "127.0.0.1:9" in result.output and "Traceback" not in result.output
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from assistant.regress.cases import load_suite
-from assistant.regress.runner import RegressionRunner, RunReport
+from regress.cases import load_suite
+from regress.runner import RegressionRunner, RunReport
 from retrieval.encoders import Encoders
 from retrieval.offline import OfflineModels
 from retrieval.settings import Settings

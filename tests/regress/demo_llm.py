@@ -119,8 +119,8 @@ def demo_reply(body: dict[str, Any]) -> Reply:
 
 def record_example(settings: Any, suite_path: Path = EXAMPLE_SUITE, *, update: bool = True) -> Any:
     """Run the suite live against the scripted model, recording its cassette; returns the report."""
-    from assistant.regress.cases import load_suite
-    from assistant.regress.runner import RegressionRunner
+    from regress.cases import load_suite
+    from regress.runner import RegressionRunner
 
     with ScriptedLLM(models=[MODEL], default=demo_reply) as server:
         live = settings.model_copy(update={"openai_base_url": server.url})

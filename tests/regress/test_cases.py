@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.regress.cases import CaseFileError, TextPattern, load_suite, load_suite_text
+from regress.cases import CaseFileError, TextPattern, load_suite, load_suite_text
 from tests.regress.conftest import EXAMPLE_CASES
 
 GOOD = """\
@@ -96,7 +96,7 @@ class TestErrors:
         text = GOOD.replace("    mode: bm25", "    mode: bm52\n    top_k: many")
         found = problems(text)
         assert [line for line, _ in found] == [16, 17]
-        assert "'mode': Input should be 'dense'" in found[0][1]
+        assert "'mode': Unknown retrieval mode 'bm52'" in found[0][1]
         assert "'top_k'" in found[1][1] and "'many'" in found[1][1]
 
     def test_missing_required_key(self) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.llm import LLMClient, LLMError
-from assistant.regress.cassette import (
+from regress.cassette import (
     MISS_KIND,
     Cassette,
     CassetteError,

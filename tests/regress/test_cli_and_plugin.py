@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from assistant.regress.cli import regress_command
+from regress.cli import regress_command
 from retrieval.offline import OfflineModels
 from retrieval.settings import Settings
 from tests.conftest import REPO
@@ -81,10 +81,10 @@ def test_cli_exit_codes_table_and_junit(demo_copy: Path, edge_env: dict[str, str
 def _plugin_args() -> list[str]:
     """`-p` the plugin unless its entry point (pyproject `pytest11`) already loads it."""
     loaded = any(
-        ep.value == "assistant.regress.plugin"
+        ep.value == "regress.plugin"
         for ep in importlib.metadata.entry_points(group="pytest11")
     )
-    return [] if loaded else ["-p", "assistant.regress.plugin"]
+    return [] if loaded else ["-p", "regress.plugin"]
 
 
 @pytest.mark.slow  # a pytest run in a subprocess loads the models again
@@ -125,11 +125,11 @@ def test_pytest_plugin_turns_cases_into_items(demo_copy: Path, edge_env: dict[st
 def test_plugin_is_inert_without_the_option() -> None:
     # a registered plugin is imported by every pytest run: it must not pull in the runner
     code = (
-        "import sys, assistant.regress.plugin; "
-        "ours = ('assistant', 'retrieval', 'openai', 'yaml', 'pydantic'); "
+        "import sys, regress.plugin; "
+        "ours = ('assistant', 'regress', 'retrieval', 'openai', 'yaml', 'pydantic'); "
         "print(sorted(m for m in sys.modules if m.startswith(ours)))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
-    assert done.stdout.strip() == "['assistant', 'assistant.regress', 'assistant.regress.plugin']"
+    assert done.stdout.strip() == "['regress', 'regress.plugin']"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from assistant.regress.runner import RunReport
+from regress.runner import RunReport
 from tests.regress.conftest import EXAMPLE_CASES
 
 

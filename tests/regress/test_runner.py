@@ -13,10 +13,10 @@ from xml.etree import ElementTree
 import pytest
 
 from assistant.prompts import DEFAULT_DIR
-from assistant.regress.cases import load_suite
-from assistant.regress.cassette import CassetteError
-from assistant.regress.report import junit_xml
-from assistant.regress.runner import RegressError, RegressionRunner, RunReport
+from regress.cases import load_suite
+from regress.cassette import CassetteError
+from regress.report import junit_xml
+from regress.runner import RegressError, RegressionRunner, RunReport
 from retrieval.settings import Settings
 from tests.llm_server import ScriptedLLM
 from tests.regress.conftest import EXAMPLE_DIR

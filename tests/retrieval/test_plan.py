@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from retrieval.errors import RetrievalError
+from retrieval.modes import MODES
 from retrieval.plan import Stage, multivector_values, render, stored_vectors
 from retrieval.schema import Layout
-from retrieval.settings import MODES
 from retrieval.types import ChunkVectors, Filter, QueryPlan, SparseVector
 
 LAYOUT = Layout("d", "s", "c", dense_dim=4, colbert_dim=3, muvera_dim=6)

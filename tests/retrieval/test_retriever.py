@@ -21,8 +21,9 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
 from retrieval.encoders import Encoders
+from retrieval.modes import MODES
 from retrieval.retriever import MultiStageRetriever
-from retrieval.settings import MODES, Settings
+from retrieval.settings import Settings
 from retrieval.types import Chunk, Filter
 
 FACTS = {

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from retrieval.errors import RetrievalError
+from retrieval.modes import MODES
 from retrieval.schema import Layout
-from retrieval.settings import MODES
 from retrieval.stores import Store
 from retrieval.types import Chunk, ChunkVectors, Filter, QueryPlan, SparseVector
 

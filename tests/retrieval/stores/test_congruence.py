@@ -25,9 +25,9 @@ import pytest
 from qdrant_client import QdrantClient
 
 from retrieval.encoders import Encoders
+from retrieval.modes import MODES
 from retrieval.offline import OfflineModels
 from retrieval.schema import Layout, layout_for
-from retrieval.settings import MODES
 from retrieval.stores import EdgeStore, ServerStore, Store
 from retrieval.types import Chunk, Filter, Passage, QueryPlan
 from tests.conftest import DEMO_DOCS, make_settings

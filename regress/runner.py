@@ -28,13 +28,14 @@ from types import TracebackType
 from typing import Any, Literal
 
 from assistant.chat import Assistant
-from assistant.regress.cases import Case, Suite, load_suite, pinned_settings
-from assistant.regress.cassette import MISS_KIND, Cassette, RecordingLLM, ReplayLLM
-from assistant.regress.corpus import corpus_chunks, corpus_settings, sync_corpus
-from assistant.regress.expectations import check_answer, check_retrieval
-from assistant.regress.golden import Comparison, GoldenStore, render_prompt, render_retrieval
 from assistant.types import Answer, ChatMessage
-from retrieval.errors import RetrievalError
+from regress.cases import Case, Suite, load_suite, pinned_settings
+from regress.cassette import MISS_KIND, Cassette, RecordingLLM, ReplayLLM
+from regress.corpus import corpus_chunks, corpus_settings, sync_corpus
+from regress.errors import RegressError
+from regress.expectations import check_answer, check_retrieval
+from regress.golden import Comparison, GoldenStore, render_prompt, render_retrieval
+from retrieval.errors import MsragError
 from retrieval.settings import Settings
 from retrieval.types import Filter
 
@@ -54,10 +55,6 @@ __all__ = [
     "load_suite",
     "run_suite",
 ]
-
-
-class RegressError(RetrievalError):
-    """The suite cannot run at all (bad options, no model to record with)."""
 
 
 @dataclass
@@ -315,7 +312,7 @@ class RegressionRunner:
                 mode=case.mode,
                 top_k=case.top_k,
             )
-        except RetrievalError as exc:
+        except MsragError as exc:
             reason = f"the turn failed: {exc}"
             layers = [LayerResult(name, "error", reason) for name in LAYERS]
             return CaseResult(case, layers, None, time.perf_counter() - started)

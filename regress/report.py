@@ -20,8 +20,8 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from assistant.regress.cases import Suite, load_suite_text
-from assistant.regress.runner import RunReport
+from regress.cases import Suite, load_suite_text
+from regress.runner import RunReport
 
 _STYLE = {"pass": "green", "fail": "red", "changed": "yellow", "error": "red", "skipped": "dim"}
 

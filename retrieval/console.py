@@ -1,0 +1,75 @@
+"""What every layer's commands share: the consoles, settings at the edge, and one rule that turns
+the product's errors into a sentence and an exit code.
+
+Each layer keeps its own commands (`retrieval/cli.py`, `assistant/cli.py`, `ui/cli.py`,
+`regress/cli.py`); the root `msrag` app (`msrag/cli.py`) only composes them. This module sits in
+the lowest layer so that all of them can import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from retrieval.errors import EXIT_USAGE, MsragError
+from retrieval.modes import MODES
+from retrieval.settings import Settings
+
+if TYPE_CHECKING:
+    from retrieval.retriever import MultiStageRetriever
+
+out = Console()
+err = Console(stderr=True)
+
+ModeOption = Annotated[
+    str | None,
+    typer.Option("--mode", "-m", help=f"Retrieval mode: {', '.join(MODES)}. Default: MSRAG_MODE."),
+]
+TopKOption = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Passages to return.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")]
+
+
+def load_settings() -> Settings:
+    """The one `Settings` object, from the environment and `./.env`; a bad value exits 2."""
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError names the bad variable
+        err.print(f"[red]Invalid configuration:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from exc
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """The product's errors become one red sentence and their exit code (see `retrieval.errors`).
+
+    Anything else propagates with its traceback: it is a bug, and hiding it would not help.
+    """
+    try:
+        yield
+    except MsragError as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from exc
+    except KeyboardInterrupt:
+        err.print(
+            "[yellow]Interrupted.[/yellow] Nothing stored so far is lost; run again to resume."
+        )
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def opened_retriever(settings: Settings) -> Iterator[MultiStageRetriever]:
+    """The configured retriever (models + store), closed on the way out: the embedded store's
+    directory lock must be released even when the command fails."""
+    from retrieval.retriever import MultiStageRetriever
+
+    with err.status("Loading models and opening the store…"):
+        retriever = MultiStageRetriever.from_settings(settings)
+    try:
+        yield retriever
+    finally:
+        retriever.close()

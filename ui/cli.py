@@ -1,0 +1,38 @@
+"""The browser chat's command: `msrag ui` serves `ui/app.py` with Streamlit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this layer's command to the root app."""
+    app.command()(ui)
+
+
+# --- ui ------------------------------------------------------------------------------------------
+def ui(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Start the Streamlit chat in the browser (the store is opened by the UI server)."""
+    app_path = Path(__file__).resolve().parent / "app.py"
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path),
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    raise typer.Exit(subprocess.call(cmd))
