@@ -112,6 +112,10 @@ class LLMClient:
             host = f"{host}:{parts.port}"
         return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
+    def close(self) -> None:
+        """Close the HTTP connections now rather than whenever the client is collected."""
+        self._client.close()
+
     # --- calls ---------------------------------------------------------------------------
 
     def complete(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> str:

@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -40,22 +39,10 @@ console = Console()
 
 def raw_encoder_throughput(encoders: Encoders, texts: list[str]) -> float:
     """Texts/s of tokenizer + onnxruntime session alone, same batches as the pipeline."""
-    tv = encoders._tokens  # the shared-backbone session; named models fall back to fastembed
     order = sorted(texts, key=len)
     start = time.perf_counter()
     for i in range(0, len(order), encoders.batch_size):
-        batch = order[i : i + encoders.batch_size]
-        if tv is not None:
-            enc = tv.tokenizer.encode_batch(batch)
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            tv.model.run(
-                None,
-                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-            )
-        else:
-            list(encoders._dense.embed(batch, batch_size=len(batch)))  # type: ignore[union-attr]
-            list(encoders._colbert_docs(batch))
+        encoders.transformer_pass(order[i : i + encoders.batch_size])
     return len(texts) / (time.perf_counter() - start)
 
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.chat import Assistant
 from assistant.types import Answer, ChatMessage
@@ -38,6 +38,9 @@ from regress.golden import Comparison, GoldenStore, render_prompt, render_retrie
 from retrieval.errors import MsragError
 from retrieval.settings import Settings
 from retrieval.types import Filter
+
+if TYPE_CHECKING:
+    from assistant.llm import LLMClient
 
 LLMMode = Literal["replay", "live", "off"]
 LLM_MODES: tuple[str, ...] = ("replay", "live", "off")
@@ -209,7 +212,7 @@ class RegressionRunner:
         self._retriever = retriever
         self._owns_retriever = retriever is None
         self.cassette: Cassette | None = None
-        self._live: Any = None
+        self._live: LLMClient | None = None
         self._recorded: set[str] = set()
         self.corpus_chunks_written = 0
 
@@ -252,10 +255,7 @@ class RegressionRunner:
                     del self.cassette.cases[stale]
             self.cassette.save()
         if self._live is not None:
-            # close the HTTP connections now rather than whenever the client is collected
-            client = getattr(self._live, "_client", None)
-            if client is not None:
-                client.close()
+            self._live.close()
             self._live = None
         if self._owns_retriever and self._retriever is not None:
             self._retriever.close()

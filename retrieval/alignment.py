@@ -25,15 +25,6 @@ from retrieval.encoders import Encoders, TokenMatch
 __all__ = ["TokenMatch", "align", "maxsim"]
 
 
-def _late_model(encoders: Encoders) -> Colbert:
-    """The fastembed Colbert object the encoders rank with (local token vectors or named)."""
-    if encoders._tokens is not None:
-        return encoders._tokens
-    if encoders._late is None:
-        raise ValueError("these encoders have no late-interaction model to align with")
-    return encoders._late.model  # type: ignore[return-value]
-
-
 def _positions(model_len: int, encoding_len: int) -> list[int | None]:
     """Map each model input position to its tokeniser position (None for an inserted marker).
 
@@ -87,7 +78,7 @@ def align(encoders: Encoders, query: str, passage_text: str) -> list[TokenMatch]
     the passage's MaxSim score; a match on a passage special token has an empty span
     (`start == end`), which a highlighter simply skips.
     """
-    model = _late_model(encoders)
+    model = encoders.late_model
     q_vectors, q_names = _query_tokens(model, encoders, query)
     p_vectors, p_spans = _passage_tokens(model, passage_text)
     if len(p_vectors) == 0:

@@ -178,6 +178,27 @@ class Encoders:
         clone.muvera_dim = muvera_dim(settings, self.colbert_dim)
         return clone
 
+    @property
+    def late_model(self) -> Colbert:
+        """The fastembed late-interaction model that ranks passages (its tokenizers, ONNX pass
+        and post-processing), for views that must explain a ranking with the same tokens."""
+        if self._tokens is not None:
+            return self._tokens
+        if self._late is None:
+            raise ModelUnavailableError("These encoders have no late-interaction model.")
+        return self._late.model  # type: ignore[return-value]
+
+    def transformer_pass(self, texts: Sequence[str]) -> None:
+        """Run the models over `texts` as one batch and discard the output: the encoders' raw
+        cost, the baseline the ingest benchmark compares the whole pipeline against."""
+        batch = list(texts)
+        if self._tokens is not None:
+            self._tokens.onnx_embed(batch, is_doc=True)
+        if self._dense is not None:
+            list(self._dense.embed(batch, batch_size=len(batch)))
+        if self._late is not None:
+            list(self._late.embed(batch, batch_size=len(batch)))
+
     # --- loading -----------------------------------------------------------------------------
     @staticmethod
     def _load_sparse(name: str, cache: str | None) -> SparseTextEmbedding:

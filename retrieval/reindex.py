@@ -8,19 +8,14 @@ resumes from the dump and nothing stored is lost.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import fields
 from pathlib import Path
 
-from qdrant_client import QdrantClient
-
 from retrieval.encoders import Encoders
 from retrieval.ingest import ingest_chunks
-from retrieval.schema import Layout, layout_for
+from retrieval.schema import layout_for
 from retrieval.settings import Settings
-from retrieval.stores import open_store
-from retrieval.stores.edge import LAYOUT_FILE
-from retrieval.stores.server import LAYOUT_KEY
+from retrieval.stores import open_store, stored_layout
 from retrieval.types import PAYLOAD_FIELDS, Chunk
 
 _CHUNK_FIELDS = {f.name for f in fields(Chunk)}
@@ -28,26 +23,6 @@ _CHUNK_FIELDS = {f.name for f in fields(Chunk)}
 
 def _dump_path(settings: Settings) -> Path:
     return settings.data_dir / f"reindex-{settings.collection}.jsonl"
-
-
-def stored_layout(settings: Settings) -> Layout | None:
-    """The layout the configured collection was built with (None if it does not exist)."""
-    if settings.qdrant_url:
-        client = _client(settings)
-        try:
-            if not client.collection_exists(settings.collection):
-                return None
-            meta = client.get_collection(settings.collection).config.metadata or {}
-            return Layout.from_dict(meta[LAYOUT_KEY]) if LAYOUT_KEY in meta else None
-        finally:
-            client.close()
-    file = settings.store_path / LAYOUT_FILE
-    return Layout.from_dict(json.loads(file.read_text())) if file.exists() else None
-
-
-def _client(settings: Settings) -> QdrantClient:
-    key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-    return QdrantClient(url=settings.qdrant_url, api_key=key, check_compatibility=False)
 
 
 def reindex(settings: Settings, encoders: Encoders, *, progress: bool = True) -> dict[str, float]:
@@ -62,13 +37,13 @@ def reindex(settings: Settings, encoders: Encoders, *, progress: bool = True) ->
             rows = [
                 {"id": pid, **payload} for pid, payload in store.scroll_payloads(PAYLOAD_FIELDS)
             ]
+            dump.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dump.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            tmp.replace(dump)
+            store.drop()
         finally:
             store.close()
-        dump.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dump.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        tmp.replace(dump)
-        _drop(settings)
     chunks = [
         Chunk(**{k: v for k, v in json.loads(line).items() if k in _CHUNK_FIELDS})
         for line in dump.read_text().splitlines()
@@ -83,14 +58,3 @@ def reindex(settings: Settings, encoders: Encoders, *, progress: bool = True) ->
         store.close()
     dump.unlink()
     return stats
-
-
-def _drop(settings: Settings) -> None:
-    if settings.qdrant_url:
-        client = _client(settings)
-        try:
-            client.delete_collection(settings.collection)
-        finally:
-            client.close()
-    else:
-        shutil.rmtree(settings.store_path)

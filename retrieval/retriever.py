@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -32,6 +33,23 @@ class Retrieval:
     timings: dict[str, float] = field(default_factory=dict)  # encode_ms, search_ms, total_ms
     # Query token vectors MaxSim summed over: puts a rerank score on a per-token scale.
     query_tokens: int | None = None
+
+
+@dataclass
+class _SearchCall:
+    """The options of one `search()` call, handed through LlamaIndex's `retrieve()` to
+    `_retrieve`, which leaves the full `Retrieval` here for `search()` to return."""
+
+    mode: str | None = None
+    top_k: int | None = None
+    filter: Filter | None = None
+    with_vectors: bool = False
+    result: Retrieval | None = None
+
+
+# Per thread and per asyncio task (asyncio.to_thread copies it), so concurrent searches from the
+# UI's sessions never see each other's options.
+_CALL: ContextVar[_SearchCall | None] = ContextVar("msrag_search_call", default=None)
 
 
 def _check_positive(name: str, value: int) -> int:
@@ -106,9 +124,25 @@ class MultiStageRetriever(BaseRetriever):
         filter: Filter | None = None,
         with_vectors: bool = False,
     ) -> Retrieval:
-        """Encode the query, run one universal query, return passages with timings."""
-        spec = mode_spec(mode or self.mode)
-        k = _check_positive("top_k", top_k if top_k is not None else self.top_k)
+        """Encode the query, run one universal query, return passages with timings.
+
+        The search runs inside LlamaIndex's own `retrieve()`, so its instrumentation (dispatcher
+        spans, `RetrievalStartEvent`/`RetrievalEndEvent` with the nodes and scores, callback
+        handlers such as Langfuse or Arize Phoenix) sees every search — the assistant's chat
+        turns included — exactly as it sees a plain `retriever.retrieve(...)`.
+        """
+        call = _SearchCall(mode, top_k, filter, with_vectors)
+        token = _CALL.set(call)
+        try:
+            self.retrieve(QueryBundle(query))
+        finally:
+            _CALL.reset(token)
+        assert call.result is not None  # set by _retrieve below
+        return call.result
+
+    def _search(self, query: str, call: _SearchCall) -> Retrieval:
+        spec = mode_spec(call.mode or self.mode)
+        k = _check_positive("top_k", call.top_k if call.top_k is not None else self.top_k)
         started = time.perf_counter()
         vectors = self.encoders.encode_query(
             query,
@@ -124,8 +158,8 @@ class MultiStageRetriever(BaseRetriever):
             top_k=k,
             prefetch_limit=max(self.prefetch_limit, k),
             rrf_k=self.rrf_k,
-            filter=filter if filter is not None else self.filter,
-            with_vectors=with_vectors,
+            filter=call.filter if call.filter is not None else self.filter,
+            with_vectors=call.with_vectors,
         )
         passages = self.store.query(plan)
         done = time.perf_counter()
@@ -142,7 +176,11 @@ class MultiStageRetriever(BaseRetriever):
         )
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [_to_node(p) for p in self.search(query_bundle.query_str).passages]
+        call = _CALL.get()
+        if call is None or call.result is not None:  # a plain LlamaIndex `retrieve()`
+            call = _SearchCall()
+        call.result = self._search(query_bundle.query_str, call)
+        return [_to_node(p) for p in call.result.passages]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         # Encoding is CPU-bound ONNX and the embedded engine is synchronous: run off the loop.

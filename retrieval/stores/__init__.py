@@ -13,12 +13,12 @@ from retrieval.schema import Layout
 from retrieval.settings import Settings
 from retrieval.stores.base import Store
 from retrieval.stores.edge import EdgeStore
-from retrieval.stores.server import ServerStore
+from retrieval.stores.server import ServerStore, connect
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
 
-__all__ = ["EdgeStore", "ServerStore", "Store", "open_store"]
+__all__ = ["EdgeStore", "ServerStore", "Store", "open_store", "stored_layout"]
 
 
 def open_store(settings: Settings, layout: Layout, client: QdrantClient | None = None) -> Store:
@@ -31,3 +31,17 @@ def open_store(settings: Settings, layout: Layout, client: QdrantClient | None =
     if client is not None or settings.qdrant_url:
         return ServerStore.from_settings(settings, layout, client=client)
     return EdgeStore.from_settings(settings, layout)
+
+
+def stored_layout(settings: Settings, client: QdrantClient | None = None) -> Layout | None:
+    """The layout the configured collection was built with, without opening it for queries
+    (None if it does not exist yet)."""
+    if client is not None:
+        return ServerStore.read_layout(client, settings.collection)
+    if settings.qdrant_url:
+        own = connect(settings)
+        try:
+            return ServerStore.read_layout(own, settings.collection)
+        finally:
+            own.close()
+    return EdgeStore.read_layout(settings.store_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -79,6 +80,17 @@ class EdgeStore:
     @classmethod
     def from_settings(cls, settings: Settings, layout: Layout) -> EdgeStore:
         return cls(settings.store_path, layout)
+
+    @staticmethod
+    def read_layout(path: Path) -> Layout | None:
+        """The layout the shard at `path` was created with (None if there is none)."""
+        file = Path(path) / LAYOUT_FILE
+        return _read_layout(file) if file.exists() else None
+
+    def drop(self) -> None:
+        """Close the shard and delete its folder (`msrag reindex` rebuilds it from its text)."""
+        self.close()
+        shutil.rmtree(self.path)
 
     # --- writes -----------------------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:

@@ -33,6 +33,19 @@ _DATATYPES = {
 }
 
 
+def connect(settings: Settings) -> QdrantClient:
+    """A client for the server at `QDRANT_URL` with `QDRANT_API_KEY`."""
+    if not settings.qdrant_url:
+        raise ValueError("A Qdrant server connection needs QDRANT_URL.")
+    key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    with warnings.catch_warnings():
+        # "Api key is used with an insecure connection": the user's choice on a LAN.
+        warnings.simplefilter("ignore", UserWarning)
+        # The version check would only print a warning for an unreachable server; our first
+        # call says so as a clear error instead.
+        return QdrantClient(url=settings.qdrant_url, api_key=key, check_compatibility=False)
+
+
 class ServerStore:
     """Our collection layout in collection `collection` of the Qdrant behind `client`.
 
@@ -74,16 +87,21 @@ class ServerStore:
         """The collection `settings.collection` at `QDRANT_URL` (or in the client given)."""
         if client is not None:
             return cls(client, settings.collection, layout)
-        if not settings.qdrant_url:
-            raise ValueError("ServerStore.from_settings needs QDRANT_URL or a client.")
-        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        with warnings.catch_warnings():
-            # "Api key is used with an insecure connection": the user's choice on a LAN.
-            warnings.simplefilter("ignore", UserWarning)
-            # The version check would only print a warning for an unreachable server; our first
-            # call says so as a clear error instead.
-            client = QdrantClient(url=settings.qdrant_url, api_key=key, check_compatibility=False)
+        client = connect(settings)
         return cls(client, settings.collection, layout, url=settings.qdrant_url, owns_client=True)
+
+    @staticmethod
+    def read_layout(client: QdrantClient, collection: str) -> Layout | None:
+        """The layout `collection` was created with (None if it does not exist)."""
+        if not client.collection_exists(collection):
+            return None
+        stored = (client.get_collection(collection).config.metadata or {}).get(LAYOUT_KEY)
+        return Layout.from_dict(stored) if isinstance(stored, dict) else None
+
+    def drop(self) -> None:
+        """Delete the whole collection (`msrag reindex` rebuilds it from its text)."""
+        with self._calls():
+            self.client.delete_collection(self.collection)
 
     # --- creation and the layout check ------------------------------------------------------
     def _create(self) -> None:

@@ -6,9 +6,9 @@ import pytest
 
 from retrieval.encoders import Encoders
 from retrieval.errors import LayoutMismatchError
-from retrieval.reindex import reindex, stored_layout
+from retrieval.reindex import reindex
 from retrieval.schema import layout_for
-from retrieval.stores import open_store
+from retrieval.stores import open_store, stored_layout
 from retrieval.types import PAYLOAD_FIELDS, Chunk
 from tests.conftest import make_settings
 
