@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from assistant import citations, refusal
 from assistant.context import SAFETY_MARGIN_TOKENS, ContextPacker, PackedContext, TokenCounter
-from assistant.errors import InvalidQuestionError
+from assistant.errors import InvalidQuestionError, LLMError
 from assistant.extractive import ExtractiveAnswerer
-from assistant.llm import LLMClient, LLMError
+from assistant.llm import LLMClient
 from assistant.prompts import PromptLibrary
 from assistant.types import (
     Answer,

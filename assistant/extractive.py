@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from assistant import sentences
 from assistant.citations import strip_markers
@@ -47,7 +48,7 @@ def _stopwords() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # noqa: ANN202 - py_rust_stemmers has no stubs
+def _stemmer() -> Any:  # py_rust_stemmers has no type information
     try:
         import py_rust_stemmers  # fastembed's own stemmer (its BM25 uses it)
 

@@ -180,7 +180,7 @@ class LLMClient:
                 delay = max(delay, float(retry_after))
         except ValueError:
             pass  # an HTTP date: keep our own backoff
-        return min(delay, self.max_backoff_s)
+        return float(min(delay, self.max_backoff_s))
 
     # --- errors --------------------------------------------------------------------------
 

@@ -287,7 +287,8 @@ class RecordingLLM:
         return _RecordingStream(self, messages, self.inner.stream(messages, max_tokens))
 
     def models(self) -> list[str]:
-        return self.inner.models() if hasattr(self.inner, "models") else [self.model]  # type: ignore[attr-defined]
+        models: list[str] = getattr(self.inner, "models", lambda: [self.model])()
+        return models
 
     def _record(
         self, call: str, messages: Sequence[dict[str, str]], text: str, finish_reason: str

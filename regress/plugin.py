@@ -72,7 +72,8 @@ class CasesFile(pytest.File):
         self._open_error: BaseException | None = None
 
     def collect(self) -> list[pytest.Item]:
-        from regress.cases import CaseFileError, load_suite
+        from regress.cases import load_suite
+        from regress.errors import CaseFileError
 
         try:
             self.suite = load_suite(self.path)

@@ -46,13 +46,14 @@ def _passage_tokens(model: Colbert, text: str) -> tuple[np.ndarray, list[tuple[i
     # fastembed's own post-processing decides which tokens become vectors (it zeroes the mask
     # of punctuation and padding in place): reuse it so the alignment cannot drift from it.
     vectors = next(iter(model._post_process_onnx_output(ctx, is_doc=True)))
+    assert ctx.attention_mask is not None and ctx.input_ids is not None
     kept = np.flatnonzero(ctx.attention_mask[0])
     encoding = model.tokenizer.encode(text)  # type: ignore[union-attr]
     positions = _positions(len(ctx.input_ids[0]), len(encoding.ids))
     spans: list[tuple[int, int]] = []
     for j in kept:
         pos = positions[int(j)]
-        spans.append((0, 0) if pos is None else tuple(encoding.offsets[pos]))  # type: ignore[arg-type]
+        spans.append((0, 0) if pos is None else encoding.offsets[pos])
     return np.asarray(vectors, dtype=np.float32), spans
 
 

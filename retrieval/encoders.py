@@ -90,14 +90,17 @@ class _TokenVectors(Colbert):
         return onnx_input
 
 
-def _mean_pool_normalized(output: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _mean_pool_normalized(output: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    assert mask is not None  # fastembed always returns the attention mask it ran with
     mask3 = mask[..., None].astype(output.dtype)
     pooled = (output * mask3).sum(axis=1) / np.maximum(mask3.sum(axis=1), 1e-9)
-    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    unit: np.ndarray = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return unit
 
 
 def _normalize_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    unit: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return unit
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,7 @@ class Encoders:
             colbert = list(self._tokens._post_process_onnx_output(ctx, is_doc=True))
         else:
             assert self._dense is not None
-            dense = list(self._dense.embed(batch, batch_size=len(batch)))
+            dense = np.asarray(list(self._dense.embed(batch, batch_size=len(batch))))
             colbert = list(self._colbert_docs(batch))
         for d, s, c in zip(dense, sparse, colbert, strict=True):
             yield apply_index_time_options(

@@ -63,17 +63,17 @@ def load_beir(directory: Path, split: str = "test") -> BeirDataset:
                 corpus[str(row["_id"])] = (row.get("title") or "", row.get("text") or "")
     qrels: dict[str, dict[str, int]] = {}
     with files["qrels"].open() as fh:
-        for i, line in enumerate(fh):
-            parts = line.rstrip("\n").split("\t")
+        for i, text in enumerate(fh):
+            parts = text.rstrip("\n").split("\t")
             if i == 0 and not parts[-1].lstrip("-").isdigit():
                 continue  # header
             if len(parts) >= 3:
                 qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
     queries: dict[str, str] = {}
     with files["queries"].open() as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
+        for text in fh:
+            if text.strip():
+                row = json.loads(text)
                 if str(row["_id"]) in qrels:
                     queries[str(row["_id"])] = row["text"]
     return BeirDataset(directory.resolve().name, corpus, queries, qrels, digest.hexdigest()[:16])

@@ -124,9 +124,9 @@ def ingest(
     skipped. With `prune`, stored files under `paths` that no longer exist are removed.
     """
     start = time.perf_counter()
-    paths = [Path(p) for p in paths]
+    roots = [Path(p) for p in paths]
     report = IngestReport()
-    files, missing = _discover(paths, report.files)
+    files, missing = _discover(roots, report.files)
     stored = _stored_versions(store)
 
     # Old versions go only once every chunk of the new one is stored (see module docstring).
@@ -194,7 +194,7 @@ def ingest(
         store.optimize()
 
     if prune:
-        report.files.extend(_prune(store, stored, seen, paths))
+        report.files.extend(_prune(store, stored, seen, roots))
     # A missing path is only a failure if pruning did not explain it.
     pruned = {r.path for r in report.files if r.status == "pruned"}
     for path in missing:
@@ -224,7 +224,7 @@ def ingest_chunks(
 
     >>> stats = ingest_chunks(chunks, store, encoders, progress=False)  # doctest: +SKIP
     """
-    size = batch_size or getattr(encoders, "batch_size", 32)
+    size = batch_size or int(getattr(encoders, "batch_size", 32))
     ordered = sorted(chunks, key=lambda c: len(c.text))
     start = time.perf_counter()
 

@@ -301,7 +301,7 @@ class _TextBuilder:
 
 
 def _walk_html(node: object, out: _TextBuilder, preformatted: bool = False) -> None:
-    from bs4 import Comment, NavigableString, Tag
+    from bs4.element import Comment, NavigableString, Tag
 
     for child in node.children:  # type: ignore[attr-defined]
         if isinstance(child, Comment):

@@ -57,7 +57,7 @@ class MuveraEncoder:
 
     @property
     def dim(self) -> int:
-        return self.repetitions * 2**self.k_sim * self.dim_proj
+        return int(self.repetitions * 2**self.k_sim * self.dim_proj)
 
     @cached_property
     def reference(self) -> Muvera:

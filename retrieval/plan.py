@@ -182,7 +182,8 @@ def multivector_values(
         norms = np.linalg.norm(array, axis=1, keepdims=True)
         unit = array / np.where(norms == 0, 1, norms)
         array = np.rint((np.clip(unit, -1, 1) + 1) * 127.5)
-    return array.tolist()
+    values: list[list[float]] = array.tolist()
+    return values
 
 
 def stored_vectors(vectors: ChunkVectors, layout: Layout) -> dict[str, QueryVector]:
@@ -201,6 +202,7 @@ def stored_vectors(vectors: ChunkVectors, layout: Layout) -> dict[str, QueryVect
     ]
     if missing:
         raise ValueError(f"Every point needs {', '.join(missing)} vectors for this collection.")
+    assert vectors.dense is not None and vectors.sparse is not None and vectors.colbert is not None
     out: dict[str, QueryVector] = {
         DENSE: _flat(vectors.dense, layout.dense_dim, DENSE),
         BM25: SparseVector(
@@ -209,6 +211,7 @@ def stored_vectors(vectors: ChunkVectors, layout: Layout) -> dict[str, QueryVect
         COLBERT: multivector_values(vectors.colbert, layout),
     }
     if layout.muvera_dim:
+        assert vectors.muvera is not None
         out[MUVERA] = _flat(vectors.muvera, layout.muvera_dim, MUVERA)
     return out
 

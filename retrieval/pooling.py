@@ -71,7 +71,8 @@ def pool_tokens(vectors: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    normalised: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return normalised
 
 
 def _check_factor(factor: int) -> None:

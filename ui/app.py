@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 # `streamlit run ui/app.py` puts ui/ on sys.path, not the project: make the packages importable
 # from any working directory (the project is used from a checkout, not necessarily installed).
@@ -119,7 +120,7 @@ def _question(text: str) -> None:
     components.html(f'<div class="msrag-question">{markup.escape_text(text)}</div>')
 
 
-def draw_answer_footer(message: dict, engine: Engine | None) -> None:
+def draw_answer_footer(message: dict[str, Any], engine: Engine | None) -> None:
     """Labels, sources and alignment toggles under an answer (or the error instead of one)."""
     answer: Answer | None = message.get("answer")
     if answer is None:
@@ -168,13 +169,13 @@ def run_turn(
 
 def stream_answer(
     engine: Engine, question: str, history: list[ChatMessage], mode: str, top_k: int, turn: int
-) -> dict:
+) -> dict[str, Any]:
     """Run the turn, redrawing the answer (with live citation links) as events arrive."""
     status = st.empty()
     body = st.empty()
     text = ""
     sources: tuple[Source, ...] = ()
-    message: dict = {"role": "assistant", "turn": turn}
+    message: dict[str, Any] = {"role": "assistant", "turn": turn}
     try:
         for event in engine.assistant.stream(question, history, mode=mode, top_k=top_k):
             if isinstance(event, StageEvent):

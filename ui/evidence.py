@@ -47,7 +47,7 @@ def used_spans(passage: str, answer_sentences: Iterable[str]) -> list[tuple[int,
 def _pieces(answer_sentences: Iterable[str]) -> list[str]:
     """Answer sentences cut finer: one per line, bullet marks dropped, then by sentence (a
     bulleted extractive answer reaches us as one 'sentence' spanning several bullets)."""
-    pieces = []
+    pieces: list[str] = []
     for sentence in answer_sentences:
         for line in strip_markers(sentence).splitlines():
             line = line.strip().lstrip("-*•–").strip()

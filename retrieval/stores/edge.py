@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,9 @@ class EdgeStore:
     def delete(self, filter: Filter) -> None:
         if not filter:
             raise ValueError("delete() needs a non-empty filter; refusing to delete everything.")
-        self._shard.update(qe.UpdateOperation.delete_points_by_filter(_filter(filter)))
+        flt = _filter(filter)
+        assert flt is not None  # non-empty, checked above
+        self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
         self._flush(force=False)
 
     def optimize(self) -> None:
@@ -184,7 +186,7 @@ class EdgeStore:
         return sum(p.stat().st_blocks * 512 for p in self.path.rglob("*") if p.is_file())
 
     def close(self) -> None:
-        shard, self._shard = self._shard, None
+        shard, self._shard = self._shard, None  # type: ignore[assignment]  # closed: unusable
         if shard is not None:
             shard.flush()
             shard.close()
@@ -234,9 +236,10 @@ def _read_layout(path: Path) -> Layout:
         ) from exc
 
 
-def _open(path: Path, opener: Any) -> qe.EdgeShard:
+def _open(path: Path, opener: Callable[[], qe.EdgeShard]) -> qe.EdgeShard:
     try:
-        return opener()
+        shard: qe.EdgeShard = opener()
+        return shard
     except Exception as exc:  # edge raises plain Exception with the Rust error text
         if "WouldBlock" in str(exc):
             # The WAL's file lock: another process has the shard open.
@@ -263,7 +266,7 @@ def _edge_vector(vector: Any) -> Any:
 
 def _scoring(stage: Stage) -> Any:
     if stage.is_fusion:
-        return qe.Fusion.Rrf(stage.rrf_k)
+        return qe.Fusion.Rrf(stage.rrf_k or 2)
     return qe.Query.Nearest(_edge_vector(stage.vector), using=stage.using)
 
 
@@ -289,8 +292,9 @@ def _prefetch(stage: Stage) -> qe.Prefetch:
 def _filter(filter: Filter | None) -> qe.Filter | None:
     if not filter:
         return None
-    must = [_condition(key, value) for key, value in filter.must.items()]
-    must_not = [_condition(key, value) for key, value in filter.must_not.items()]
+    # Any: the engine's lists are invariant unions of every condition kind
+    must: list[Any] = [_condition(key, value) for key, value in filter.must.items()]
+    must_not: list[Any] = [_condition(key, value) for key, value in filter.must_not.items()]
     return qe.Filter(must=must or None, must_not=must_not or None)
 
 

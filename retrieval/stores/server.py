@@ -192,7 +192,7 @@ class ServerStore:
         with self._calls():
             self.client.delete(
                 self.collection,
-                points_selector=models.FilterSelector(filter=_filter(filter)),
+                points_selector=models.FilterSelector(filter=_required(_filter(filter))),
                 wait=True,
             )
 
@@ -343,11 +343,18 @@ def _prefetch(stage: Stage) -> models.Prefetch:
     )
 
 
+def _required(flt: models.Filter | None) -> models.Filter:
+    if flt is None:  # callers check first; deleting with no filter would delete everything
+        raise ValueError("A filter is required here.")
+    return flt
+
+
 def _filter(filter: Filter | None) -> models.Filter | None:
     if not filter:
         return None
-    must = [_condition(key, value) for key, value in filter.must.items()]
-    must_not = [_condition(key, value) for key, value in filter.must_not.items()]
+    # Any: the engine's lists are invariant unions of every condition kind
+    must: list[Any] = [_condition(key, value) for key, value in filter.must.items()]
+    must_not: list[Any] = [_condition(key, value) for key, value in filter.must_not.items()]
     return models.Filter(must=must or None, must_not=must_not or None)
 
 
