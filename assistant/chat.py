@@ -13,13 +13,13 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant import citations, refusal
 from assistant.context import SAFETY_MARGIN_TOKENS, ContextPacker, PackedContext, TokenCounter
 from assistant.errors import InvalidQuestionError, LLMError
 from assistant.extractive import ExtractiveAnswerer
-from assistant.llm import LLMClient
+from assistant.llm import ChatLLM, LLMClient
 from assistant.prompts import PromptLibrary
 from assistant.types import (
     Answer,
@@ -35,6 +35,9 @@ from assistant.types import (
 from retrieval.errors import QueryTooLongError
 from retrieval.settings import Settings
 from retrieval.types import Filter
+
+if TYPE_CHECKING:
+    from retrieval.retriever import Retrieval
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +57,21 @@ class Searcher(Protocol):
         mode: str | None = None,
         top_k: int | None = None,
         filter: Filter | None = None,
-    ) -> Any: ...  # -> retrieval.retriever.Retrieval
+    ) -> Retrieval: ...
 
 
 class Assistant:
     """Grounded, cited answers over a retriever, through any OpenAI-compatible LLM (or none).
 
-    >>> from retrieval import MultiStageRetriever, Settings  # doctest: +SKIP
-    >>> settings = Settings()  # doctest: +SKIP
-    >>> retriever = MultiStageRetriever.from_settings(settings)  # doctest: +SKIP
-    >>> assistant = Assistant(settings, retriever)  # doctest: +SKIP
-    >>> answer = assistant.ask("Who was Ada Lovelace?")  # doctest: +SKIP
-    >>> answer.text, [s.source for s in answer.sources]  # doctest: +SKIP
-    ('Ada Lovelace was an English mathematician [1].', ['examples/docs/ada_lovelace.md'])
-    >>> for event in assistant.stream("When was she born?", history=[...]):  # doctest: +SKIP
-    ...     print(event)
+        from retrieval import MultiStageRetriever, Settings
+        settings = Settings()
+        retriever = MultiStageRetriever.from_settings(settings)
+        assistant = Assistant(settings, retriever)
+        answer = assistant.ask("Who was Ada Lovelace?")
+        answer.text, [s.source for s in answer.sources]
+        # -> ('Ada Lovelace was an English mathematician [1].', ['examples/docs/ada_lovelace.md'])
+        for event in assistant.stream("When was she born?", history=[...]):
+            print(event)
 
     With no `OPENAI_API_KEY` and no `OPENAI_BASE_URL` the answer is extractive (labelled so).
     """
@@ -78,13 +81,13 @@ class Assistant:
         settings: Settings,
         retriever: Searcher,
         *,
-        llm: LLMClient | None = None,
+        llm: ChatLLM | None = None,
         prompts: PromptLibrary | None = None,
         extractive: ExtractiveAnswerer | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
-        self.llm = (
+        self.llm: ChatLLM | None = (
             llm if llm is not None else (LLMClient(settings) if settings.llm_configured else None)
         )
         self.prompts = prompts or PromptLibrary.from_settings(settings)

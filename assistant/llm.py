@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
@@ -29,6 +29,36 @@ log = logging.getLogger(__name__)
 OPENAI_URL = "https://api.openai.com/v1"
 # Local servers (llama.cpp, vLLM, Ollama) ignore the key, but the client insists on one.
 _NO_KEY = "not-needed"
+
+
+class TextDeltas(Protocol):
+    """A streamed answer: iterate it once for the text deltas; then `finish_reason` says why it
+    ended ('stop', 'length', …)."""
+
+    finish_reason: str | None
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+class ChatLLM(Protocol):
+    """What the assistant needs from a language model client. `LLMClient` is the real one; the
+    regression suite's replaying and recording clients fit it too (mypy checks that they do)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    def complete(
+        self, messages: Sequence[dict[str, str]], max_tokens: int | None = None
+    ) -> str: ...
+
+    def stream(
+        self, messages: Sequence[dict[str, str]], max_tokens: int | None = None
+    ) -> TextDeltas: ...
+
+    def close(self) -> None: ...
 
 
 class LLMStream:
@@ -72,9 +102,9 @@ class LLMStream:
 class LLMClient:
     """Chat completions against `settings.openai_base_url` (or OpenAI) with `settings.llm_model`.
 
-    >>> llm = LLMClient(Settings(OPENAI_BASE_URL="http://127.0.0.1:8080/v1"))  # doctest: +SKIP
-    >>> "".join(llm.stream([{"role": "user", "content": "Say hi"}]))  # doctest: +SKIP
-    'Hi!'
+        llm = LLMClient(Settings(OPENAI_BASE_URL="http://127.0.0.1:8080/v1"))
+        "".join(llm.stream([{"role": "user", "content": "Say hi"}]))
+        # -> 'Hi!'
     """
 
     def __init__(

@@ -3,8 +3,8 @@
 What `msrag ask` and `msrag chat` call; kept apart from the CLI's argument parsing so that it can
 be tested with a recording console.
 
->>> from rich.console import Console  # doctest: +SKIP
->>> answer = stream_turn(assistant, "Who was Ada Lovelace?", console=Console())  # doctest: +SKIP
+    from rich.console import Console
+    answer = stream_turn(assistant, "Who was Ada Lovelace?", console=Console())
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Prompt regression testing: YAML cases, three checked layers, cassettes, a pytest plugin.
 
->>> from regress import load_suite, RegressionRunner  # doctest: +SKIP
->>> suite = load_suite("examples/regress/cases.yaml")  # doctest: +SKIP
->>> with RegressionRunner(suite, settings) as runner:  # doctest: +SKIP
-...     report = runner.run()
->>> report.ok, report.summary()  # doctest: +SKIP
-(True, '14 cases, 42 checks: 42 passed — all cases pass in 3.0 s (replay)')
+    from regress import load_suite, RegressionRunner
+    suite = load_suite("examples/regress/cases.yaml")
+    with RegressionRunner(suite, settings) as runner:
+        report = runner.run()
+    report.ok, report.summary()
+    # -> (True, '14 cases, 42 checks: 42 passed — all cases pass in 3.0 s (replay)')
 
 See examples/regress/README.md for the case format and the workflow.
 """

@@ -23,9 +23,10 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from assistant.errors import LLMError
+from assistant.llm import ChatLLM
 from regress.errors import CassetteError
 
 FORMAT_VERSION = 1
@@ -204,21 +205,6 @@ def _clip(text: str, width: int = 80) -> str:
 # --- LLM clients that the assistant can be given instead of the real one ------------------------
 
 
-class ChatLLM(Protocol):
-    """What the assistant needs from a language model client (see assistant/llm.py)."""
-
-    model: str
-
-    @property
-    def base_url(self) -> str: ...
-
-    def complete(
-        self, messages: Sequence[dict[str, str]], max_tokens: int | None = None
-    ) -> str: ...
-
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> Any: ...
-
-
 class TextStream:
     """A finished answer served like `LLMStream`: text pieces, then `finish_reason`."""
 
@@ -264,6 +250,9 @@ class ReplayLLM:
     def models(self) -> list[str]:
         return [self.model]
 
+    def close(self) -> None:
+        """Nothing to close: replay opens no connection."""
+
 
 class RecordingLLM:
     """Wraps a live client and writes each request and its full reply into the cassette."""
@@ -289,6 +278,9 @@ class RecordingLLM:
     def models(self) -> list[str]:
         models: list[str] = getattr(self.inner, "models", lambda: [self.model])()
         return models
+
+    def close(self) -> None:
+        """The wrapped live client belongs to whoever made it (the runner closes it)."""
 
     def _record(
         self, call: str, messages: Sequence[dict[str, str]], text: str, finish_reason: str
@@ -342,3 +334,6 @@ class _FixedLLM:
         self, messages: Sequence[dict[str, str]], max_tokens: int | None = None
     ) -> TextStream:
         return TextStream(self.text)
+
+    def close(self) -> None:
+        """Nothing to close."""

@@ -70,10 +70,10 @@ class Comparison:
 class GoldenStore:
     """Reads, compares and (with `update`) writes the golden files of one suite.
 
-    >>> store = GoldenStore(Path("/tmp/goldens"), update=False)  # doctest: +SKIP
-    >>> text = render_prompt(answer.messages)  # doctest: +SKIP
-    >>> store.compare("ada-born", "prompt", text).outcome  # doctest: +SKIP
-    'same'
+        store = GoldenStore(Path("/tmp/goldens"), update=False)
+        text = render_prompt(answer.messages)
+        store.compare("ada-born", "prompt", text).outcome
+        # -> 'same'
     """
 
     def __init__(self, directory: Path, *, update: bool) -> None:

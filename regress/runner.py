@@ -11,11 +11,11 @@ a request with no recording fails the case, it is never sent), `live` calls the 
 endpoint (and with `record=True` writes the cassette), `off` checks the extractive answer.
 Without a configured model, `live` is the same as `off`.
 
->>> suite = load_suite("examples/regress/cases.yaml")  # doctest: +SKIP
->>> with RegressionRunner(suite, Settings()) as runner:  # doctest: +SKIP
-...     report = runner.run()
->>> report.ok, report.summary()  # doctest: +SKIP
-(True, '12 cases, 36 checks: 36 passed in 4.1 s (replay)')
+    suite = load_suite("examples/regress/cases.yaml")
+    with RegressionRunner(suite, Settings()) as runner:
+        report = runner.run()
+    report.ok, report.summary()
+    # -> (True, '12 cases, 36 checks: 36 passed in 4.1 s (replay)')
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from retrieval.settings import Settings
 from retrieval.types import Filter
 
 if TYPE_CHECKING:
-    from assistant.llm import LLMClient
+    from assistant.llm import ChatLLM, LLMClient
 
 LLMMode = Literal["replay", "live", "off"]
 LLM_MODES: tuple[str, ...] = ("replay", "live", "off")
@@ -169,11 +169,11 @@ class _SearchLog:
 class RegressionRunner:
     """Runs the cases of one suite; open once (models, store, documents), run many cases.
 
-    >>> runner = RegressionRunner(suite, settings, llm="replay")  # doctest: +SKIP
-    >>> runner.open()  # doctest: +SKIP
-    >>> runner.run_case(suite.cases[0]).ok  # doctest: +SKIP
-    True
-    >>> runner.close()  # doctest: +SKIP
+        runner = RegressionRunner(suite, settings, llm="replay")
+        runner.open()
+        runner.run_case(suite.cases[0]).ok
+        # -> True
+        runner.close()
 
     `encoders` / `retriever` may be given to share already loaded models (tests, notebooks).
     """
@@ -323,7 +323,7 @@ class RegressionRunner:
         ]
         return CaseResult(case, layers, answer, time.perf_counter() - started)
 
-    def _llm_for(self, case: Case) -> Any:
+    def _llm_for(self, case: Case) -> ChatLLM | None:
         if self.llm_mode == "off":
             return None
         if self.llm_mode == "replay":

@@ -6,9 +6,9 @@ any passage token. `align` recomputes exactly that from the same model that rank
 time) and reports, for every query token, which passage token won and how strongly — as a
 character span of the passage text, so a UI can highlight it without knowing about tokens.
 
->>> matches = align(encoders, "who was Ada Lovelace", passage.text)  # doctest: +SKIP
->>> [(m.query_token, passage.text[m.start:m.end]) for m in matches]  # doctest: +SKIP
-[('[CLS]', ''), ('who', 'who'), ('was', 'was'), ('ada', 'Ada'), ...]
+    matches = align(encoders, "who was Ada Lovelace", passage.text)
+    [(m.query_token, passage.text[m.start:m.end]) for m in matches]
+    # -> [('[CLS]', ''), ('who', 'who'), ('was', 'was'), ('ada', 'Ada'), ...]
 
 The alignment uses the passage's full token vectors; a collection stored with `pool_factor > 1`
 ranked pooled vectors, so its scores are close to, not equal to, the sum reported here.

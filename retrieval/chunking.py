@@ -151,9 +151,9 @@ def chunk_document(doc: Document, chunk_tokens: int, overlap: int) -> list[Chunk
     """Split `doc` into chunks of at most `chunk_tokens` tokens, consecutive chunks sharing up to
     `overlap` tokens of whole trailing sentences.
 
-    >>> chunks = chunk_document(load("examples/docs/ada_lovelace.md"), 256, 32)  # doctest: +SKIP
-    >>> all(doc.text[c.char_start:c.char_end] == c.text for c in chunks)
-    True
+        chunks = chunk_document(load("examples/docs/ada_lovelace.md"), 256, 32)
+        all(doc.text[c.char_start:c.char_end] == c.text for c in chunks)
+        # -> True
     """
     if chunk_tokens < 1:
         raise ValueError(f"chunk_tokens must be at least 1, got {chunk_tokens}.")

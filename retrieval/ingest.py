@@ -66,9 +66,9 @@ class FileResult:
 class IngestReport:
     """Per-file results and throughput of one `ingest` run.
 
-    >>> report = ingest(["examples/docs"], settings, store, encoders)  # doctest: +SKIP
-    >>> report.ok, report.counts()["ingested"]  # doctest: +SKIP
-    (True, 8)
+        report = ingest(["examples/docs"], settings, store, encoders)
+        report.ok, report.counts()["ingested"]
+        # -> (True, 8)
     """
 
     files: list[FileResult] = field(default_factory=list)
@@ -222,7 +222,7 @@ def ingest_chunks(
     and flush then costs no encoding time. `on_written(batch)` runs on the writer thread after
     each durable upsert, so store calls never overlap.
 
-    >>> stats = ingest_chunks(chunks, store, encoders, progress=False)  # doctest: +SKIP
+        stats = ingest_chunks(chunks, store, encoders, progress=False)
     """
     size = batch_size or int(getattr(encoders, "batch_size", 32))
     ordered = sorted(chunks, key=lambda c: len(c.text))

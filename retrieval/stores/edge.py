@@ -38,10 +38,10 @@ _DATATYPES = {
 class EdgeStore:
     """Our collection layout in a qdrant-edge shard at `path` (created on first open).
 
-    >>> store = EdgeStore(Path("/tmp/msrag/msrag"), layout)  # doctest: +SKIP
-    >>> store.upsert(chunks, vectors)  # doctest: +SKIP
-    >>> store.query(QueryPlan("hybrid+colbert", query_vectors, top_k=5))  # doctest: +SKIP
-    >>> store.close()  # doctest: +SKIP
+        store = EdgeStore(Path("/tmp/msrag/msrag"), layout)
+        store.upsert(chunks, vectors)
+        store.query(QueryPlan("hybrid+colbert", query_vectors, top_k=5))
+        store.close()
 
     Only one process can hold the folder: a second one gets `StoreLockedError`.
     """

@@ -49,10 +49,10 @@ def connect(settings: Settings) -> QdrantClient:
 class ServerStore:
     """Our collection layout in collection `collection` of the Qdrant behind `client`.
 
-    >>> store = ServerStore(QdrantClient(":memory:"), "msrag", layout)  # doctest: +SKIP
-    >>> store = ServerStore.from_settings(settings, layout)  # QDRANT_URL, QDRANT_API_KEY
-    ... # doctest: +SKIP
-    >>> store.query(QueryPlan("hybrid+colbert", query_vectors, top_k=5))  # doctest: +SKIP
+        store = ServerStore(QdrantClient(":memory:"), "msrag", layout)
+        store = ServerStore.from_settings(settings, layout)  # QDRANT_URL, QDRANT_API_KEY
+
+        store.query(QueryPlan("hybrid+colbert", query_vectors, top_k=5))
 
     The collection is created on first open; afterwards its stored layout must match.
     """
