@@ -12,12 +12,8 @@ least one sentence fits, the rest are omitted and reported.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import tiktoken
 import tiktoken.model
@@ -25,6 +21,7 @@ import tiktoken.model
 from assistant import sentences
 from assistant.prompts import PromptLibrary, attribute, defuse_markers, neutralise
 from assistant.types import Source
+from retrieval.chunking import load_encoding
 from retrieval.types import Passage
 
 # Chat formats add a few tokens per message (role, separators); OpenAI documents ~3-4.
@@ -37,34 +34,6 @@ MIN_USEFUL_TOKENS = 24
 TRUNCATION_MARK = " […]"
 
 _FALLBACK_ENCODING = "cl100k_base"
-_encoding_lock = threading.Lock()
-
-
-def _tiktoken_cache_dir() -> Path | None:
-    """llama-index-core ships cl100k_base and o200k_base BPE files: the offline cache."""
-    try:
-        import llama_index.core as li
-    except ImportError:  # pragma: no cover - llama-index-core is a dependency
-        return None
-    path = Path(li.__file__).parent / "_static" / "tiktoken_cache"
-    return path if path.is_dir() else None
-
-
-@lru_cache(maxsize=8)
-def _encoding(name: str) -> tiktoken.Encoding:
-    # tiktoken reads its cache location from TIKTOKEN_CACHE_DIR only. Like llama-index's own
-    # get_tokenizer, point it at the bundled files for the load (unless the user set a cache
-    # themselves) and restore the environment afterwards; a lock keeps threads from racing.
-    with _encoding_lock:
-        cache = _tiktoken_cache_dir()
-        unset = "TIKTOKEN_CACHE_DIR" not in os.environ and cache is not None
-        if unset:
-            os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
-        try:
-            return tiktoken.get_encoding(name)
-        finally:
-            if unset:
-                os.environ.pop("TIKTOKEN_CACHE_DIR", None)
 
 
 class TokenCounter:
@@ -85,7 +54,7 @@ class TokenCounter:
             name = _FALLBACK_ENCODING
         if name not in ("cl100k_base", "o200k_base"):  # the only offline files we have
             name = _FALLBACK_ENCODING
-        return cls(_encoding(name))
+        return cls(load_encoding(name))
 
     def count(self, text: str) -> int:
         return len(self.encoding.encode(text, disallowed_special=()))

@@ -7,7 +7,7 @@ model; the `*Event` classes are what `Assistant.stream()` yields while a turn is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from retrieval.types import Passage
@@ -112,9 +112,6 @@ class Timings:
     total_ms: float = 0.0
     output_tokens: int = 0
     tokens_per_s: float = 0.0
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
 
 
 @dataclass

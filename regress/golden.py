@@ -48,16 +48,6 @@ def render_retrieval(query: str, mode: str, top_k: int, passages: Sequence[Passa
     return "\n".join(lines) + "\n"
 
 
-def retrieved_ids(golden_text: str) -> list[str]:
-    """The passage ids, in order, of a stored retrieval golden."""
-    ids = []
-    for line in golden_text.splitlines():
-        head, _, rest = line.partition(". ")
-        if head.isdigit() and rest:
-            ids.append(rest.rsplit("  ", 1)[-1])
-    return ids
-
-
 @dataclass(frozen=True)
 class Comparison:
     """A rendered text against its golden file: `outcome`, and `diff` when it changed."""

@@ -214,7 +214,6 @@ class RegressionRunner:
         self.cassette: Cassette | None = None
         self._live: LLMClient | None = None
         self._recorded: set[str] = set()
-        self.corpus_chunks_written = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -242,9 +241,7 @@ class RegressionRunner:
             )
         if self.suite.documents:
             chunks = corpus_chunks(self.suite.document_paths, self.settings)
-            self.corpus_chunks_written = sync_corpus(
-                chunks, self._retriever.store, self._retriever.encoders
-            )
+            sync_corpus(chunks, self._retriever.store, self._retriever.encoders)
         return self
 
     def close(self) -> None:

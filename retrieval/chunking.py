@@ -10,6 +10,7 @@ import functools
 import hashlib
 import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,18 +26,35 @@ CHUNKER_VERSION = 1
 _CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/multistage-rag/chunk")
 
 
-@functools.cache
-def encoding() -> tiktoken.Encoding:
-    """The tokenizer, loaded offline from the cache llama-index-core ships.
+_encoding_lock = threading.Lock()
 
-    tiktoken would otherwise download the BPE file on first use. Its cache directory is only
-    configurable through this environment variable; a user's own setting wins.
+
+@functools.cache
+def load_encoding(name: str) -> tiktoken.Encoding:
+    """A tiktoken encoding, loaded offline from the BPE files llama-index-core ships
+    (cl100k_base, o200k_base); tiktoken would otherwise download them on first use.
+
+    tiktoken reads its cache location from TIKTOKEN_CACHE_DIR only. Like llama-index's own
+    get_tokenizer, point it at the bundled files for the load (unless the user set a cache
+    themselves) and restore the environment afterwards; a lock keeps threads from racing.
     """
     import llama_index.core
 
     cache = Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache))
-    return tiktoken.get_encoding(ENCODING)
+    with _encoding_lock:
+        borrowed = "TIKTOKEN_CACHE_DIR" not in os.environ and cache.is_dir()
+        if borrowed:
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
+        try:
+            return tiktoken.get_encoding(name)
+        finally:
+            if borrowed:
+                os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+
+
+def encoding() -> tiktoken.Encoding:
+    """The tokenizer chunks are measured with."""
+    return load_encoding(ENCODING)
 
 
 def count_tokens(text: str) -> int:

@@ -117,7 +117,7 @@ def open_dataset_store(
     on_ingest: Callable[[dict[str, float]], None] | None = None,
 ) -> tuple[Settings, Store]:
     """Open (and fill, once) the dataset's collection; resumes a partial ingest."""
-    from retrieval.ingest import ingest_chunks  # noqa: PLC0415 - evaluation-only path
+    from retrieval.ingest import ingest_chunks  # evaluation-only path
 
     ds_settings = eval_settings(settings, dataset, encoders)
     store = open_store(ds_settings, layout_for(ds_settings, encoders))
@@ -204,10 +204,10 @@ def evaluate_modes(
 
 def plot_quality_latency(results: dict[str, ModeResult], path: Path) -> None:
     """nDCG@10 against median latency, one labelled point per mode."""
-    import matplotlib  # noqa: PLC0415 - only the --plot path pays for it
+    import matplotlib  # only the --plot path pays for it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for mode, res in results.items():

@@ -101,7 +101,7 @@ class MultiStageRetriever(BaseRetriever):
         **kwargs: object,
     ) -> MultiStageRetriever:
         """Open the configured encoders and store (embedded, or the server at QDRANT_URL)."""
-        from retrieval.stores import open_store  # noqa: PLC0415 - keeps import of this module light
+        from retrieval.stores import open_store  # keeps importing this module light
 
         # given encoders still follow *these* settings' index-time options (pool factor, MUVERA)
         encoders = encoders.configured(settings) if encoders else Encoders(settings)

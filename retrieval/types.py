@@ -106,7 +106,6 @@ class Passage:
     rank: int = 0
     mode: str = ""
     colbert: np.ndarray | None = None  # stored token vectors, when the plan asked for them
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_payload(cls, id: str, score: float, payload: dict[str, Any], **kwargs: Any) -> Passage:
@@ -139,5 +138,4 @@ class Passage:
             "score": self.score,
             "rank": self.rank,
             "mode": self.mode,
-            **self.extra,
         }

@@ -51,7 +51,7 @@ def make_settings(models: OfflineModels, data_dir: Path, **overrides: object) ->
         "qdrant_url": None,
         # The unoptimised layout is the tests' baseline: option tests compare against float32
         # unpooled vectors, and qdrant-client's local mode (the congruence reference) ignores
-        # storage datatypes. The shipped defaults (float16, pool 2) run in the CLI, UI and
+        # storage datatypes. The shipped defaults (float16, pool factor 3) run in the CLI, UI and
         # regression tests, which build Settings from the environment as users do, and in
         # tests/retrieval/test_optimizations.py.
         "pool_factor": 1,

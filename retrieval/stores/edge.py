@@ -121,10 +121,6 @@ class EdgeStore:
         self._shard.optimize()
         self._flush(force=True)
 
-    def flush(self) -> None:
-        """Sync everything to disk now (upserts are already safe from a killed process)."""
-        self._flush(force=True)
-
     def _flush(self, *, force: bool) -> None:
         now = time.monotonic()
         if force or now - self._last_flush >= FLUSH_INTERVAL:

@@ -82,7 +82,7 @@ def server(offline_model_dirs, page_data: Path, tmp_path: Path) -> Iterator[str]
         assert "Traceback" not in server_log, server_log
 
 
-def _wait_idle(page) -> None:  # noqa: ANN001 - playwright Page
+def _wait_idle(page) -> None:  # a playwright Page
     """Until Streamlit has finished the script run (its 'Running…/Stop' widget is gone)."""
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000
@@ -92,7 +92,7 @@ def _wait_idle(page) -> None:  # noqa: ANN001 - playwright Page
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
 def test_chat_in_a_real_browser(server: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only this test needs it
+    from playwright.sync_api import sync_playwright  # only this test needs it
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     upload = tmp_path / "zephyr_crew.md"

@@ -110,7 +110,7 @@ def forbidding_server() -> Iterator[str]:
     """A real HTTP server that answers every request like Qdrant with a wrong API key."""
 
     class Forbid(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:  # http.server's naming
             body = b'{"status": {"error": "Invalid api-key"}}'
             self.send_response(403)
             self.send_header("Content-Type", "application/json")
