@@ -239,9 +239,7 @@ def check_vectors(
         )
         theirs = dict(zip(sparse.indices, sparse.values, strict=True)) if sparse else {}
         ours = dict(zip(mine.sparse.indices, mine.sparse.values, strict=True))
-        same = theirs.keys() == ours.keys() and all(
-            abs(theirs[k] - ours[k]) <= 1e-6 for k in ours
-        )
+        same = theirs.keys() == ours.keys() and all(abs(theirs[k] - ours[k]) <= 1e-6 for k in ours)
         sparse_equal += bool(same)
     return {
         "documents": len(stored),

@@ -33,6 +33,7 @@ class StageFactory(Protocol):
     def muvera(self, limit: int) -> Stage: ...
     def colbert(self, limit: int, children: tuple[Stage, ...]) -> Stage: ...
     def rrf(self, limit: int, children: tuple[Stage, ...]) -> Stage: ...
+    def dbsf(self, limit: int, children: tuple[Stage, ...]) -> Stage: ...
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,14 @@ _SPECS = (
         ("dense", "sparse", "colbert"),
         "rank",
         lambda s, k, p: s.rrf(k, (s.colbert(p, (s.dense(p), s.bm25(p))), s.bm25(p), s.dense(p))),
+    ),
+    ModeSpec(
+        "hybrid+colbert+dbsf",
+        "DBSF(MaxSim over dense∪bm25, bm25 top-P, dense top-P): distribution-based fusion after "
+        "the rerank",
+        ("dense", "sparse", "colbert"),
+        "rank",
+        lambda s, k, p: s.dbsf(k, (s.colbert(p, (s.dense(p), s.bm25(p))), s.bm25(p), s.dense(p))),
     ),
     ModeSpec(
         "muvera+colbert",

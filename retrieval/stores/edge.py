@@ -261,6 +261,8 @@ def _edge_vector(vector: Any) -> Any:
 
 
 def _scoring(stage: Stage) -> Any:
+    if stage.dbsf:
+        return qe.Fusion.Dbsf()
     if stage.is_fusion:
         return qe.Fusion.Rrf(stage.rrf_k or 2)
     return qe.Query.Nearest(_edge_vector(stage.vector), using=stage.using)

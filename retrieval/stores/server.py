@@ -318,6 +318,8 @@ def _size(vector: Any) -> int:
 
 
 def _query(stage: Stage) -> Any:
+    if stage.dbsf:
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
     if stage.is_fusion:
         return models.RrfQuery(rrf=models.Rrf(k=stage.rrf_k))
     return _client_vector(stage.vector)
