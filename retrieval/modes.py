@@ -46,6 +46,10 @@ class ModeSpec:
     score: ScoreKind
     # (stages, top_k, prefetch_limit) → the root of the one universal query
     tree: Callable[[StageFactory, int, int], Stage]
+    # A fusion that includes a MaxSim rerank: its final score is not MaxSim, but the passages'
+    # MaxSim can be read back from their stored token vectors (`search(relevance=True)`), which
+    # keeps an absolute per-token scale for the refusal check.
+    fuses_maxsim: bool = False
 
     @property
     def needs_muvera(self) -> bool:
@@ -101,6 +105,7 @@ _SPECS = (
         ("dense", "sparse", "colbert"),
         "rank",
         lambda s, k, p: s.rrf(k, (s.colbert(p, (s.dense(p), s.bm25(p))), s.bm25(p), s.dense(p))),
+        fuses_maxsim=True,
     ),
     ModeSpec(
         "hybrid+colbert+dbsf",
@@ -109,6 +114,7 @@ _SPECS = (
         ("dense", "sparse", "colbert"),
         "rank",
         lambda s, k, p: s.dbsf(k, (s.colbert(p, (s.dense(p), s.bm25(p))), s.bm25(p), s.dense(p))),
+        fuses_maxsim=True,
     ),
     ModeSpec(
         "muvera+colbert",

@@ -194,6 +194,19 @@ def multivector_values(
     return values
 
 
+def stored_form(tokens: np.ndarray, layout: Layout) -> np.ndarray:
+    """Token vectors as the engine compares them: in the stored value space (see
+    `multivector_values`), each row L2-normalised (cosine). Their dot products are the engine's
+    MaxSim terms, for scoring vectors outside the engine (e.g. read back with a result)."""
+    return unit_rows(np.asarray(multivector_values(tokens, layout), dtype=np.float32))
+
+
+def unit_rows(array: np.ndarray) -> np.ndarray:
+    """Each row L2-normalised, as Qdrant's cosine distance does."""
+    array = np.asarray(array, dtype=np.float32)
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+
+
 def stored_vectors(vectors: ChunkVectors, layout: Layout) -> dict[str, QueryVector]:
     """The named vectors of one point for `layout`, validated (a clear error beats an engine's).
 
