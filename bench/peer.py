@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,34 @@ from retrieval.stores import open_store
 console = Console()
 
 INGEST_FILE = "ingest.json"
-OUR_MODES: tuple[str, ...] = ("hybrid", "hybrid+colbert", "hybrid+colbert+rrf")
+OUR_MODES: tuple[str, ...] = (
+    "hybrid",
+    "hybrid+colbert",
+    "hybrid+colbert+rrf",
+    "hybrid+colbert+dbsf",
+)
+# The refusal check of a fused mode reads the MaxSim of the passages sent back from their stored
+# vectors: timed at a chat's depth (5 passages), with and without that read-back.
+REFUSAL_PROBE = "hybrid+colbert+dbsf"
 PEER = "llamaindex-hybrid"
 DEPTH = 100
+DEFAULT_WORK = Path.home() / ".cache/msrag/bench-peer/ours"
+
+
+def load_subset(dataset_dir: Path, docs: int | None) -> BeirDataset:
+    """The dataset, or its first `docs` documents (corpus order, the order of the vector
+    cache's parts) with the queries whose judged documents all lie among them."""
+    full = load_beir(dataset_dir)
+    if not docs or docs >= len(full.corpus):
+        return full
+    keep = dict(list(full.corpus.items())[:docs])
+    qids = [q for q, judged in full.qrels.items() if all(d in keep for d in judged)]
+    return replace(
+        full,
+        corpus=keep,
+        queries={q: full.queries[q] for q in qids},
+        qrels={q: full.qrels[q] for q in qids},
+    )
 
 
 def cpu_seconds() -> float:
@@ -93,7 +119,7 @@ def ingest_peer(dataset_dir: Path, models_dir: Path, store: Path, docs: int | No
     from bench import peer_llamaindex  # noqa: PLC0415
 
     models = assemble_offline_models(models_dir)
-    chunks = corpus_chunks(load_beir(dataset_dir))[: docs or None]
+    chunks = corpus_chunks(load_subset(dataset_dir, docs))
     if store.exists():
         shutil.rmtree(store)
     store.mkdir(parents=True)
@@ -110,10 +136,12 @@ def ingest_peer(dataset_dir: Path, models_dir: Path, store: Path, docs: int | No
     print(json.dumps(report))
 
 
-def sample_ours(dataset_dir: Path, models_dir: Path, sample: int, out: Path) -> None:
+def sample_ours(
+    dataset_dir: Path, models_dir: Path, docs: int | None, sample: int, out: Path
+) -> None:
     """Our real ingest pipeline (encode + pool + upsert) on a sample: CPU-seconds per document
     and the process's peak RSS, without re-encoding the whole corpus."""
-    chunks = corpus_chunks(load_beir(dataset_dir))
+    chunks = corpus_chunks(load_subset(dataset_dir, docs))
     step = max(1, len(chunks) // sample)
     picked = chunks[::step][:sample]  # spread over the corpus: lengths as in the whole
     with tempfile.TemporaryDirectory(prefix="msrag-peer-sample-") as tmp:
@@ -136,14 +164,19 @@ def sample_ours(dataset_dir: Path, models_dir: Path, sample: int, out: Path) -> 
 
 
 def build_ours(
-    dataset_dir: Path, models_dir: Path, cache_root: Path, data_dir: Path, out: Path
+    dataset_dir: Path,
+    models_dir: Path,
+    docs: int | None,
+    cache_root: Path,
+    data_dir: Path,
+    out: Path,
 ) -> None:
     """Our store from the shared vector cache: index-time options applied, upsert, optimize."""
-    dataset = load_beir(dataset_dir)
+    dataset = load_subset(dataset_dir, docs)
     chunks = {c.doc_id: c for c in corpus_chunks(dataset)}
     settings = _our_settings(models_dir, data_dir)
     encoders = Encoders(settings)
-    folder = cache_dir(cache_root, settings, encoders, dataset)
+    folder = cache_dir(cache_root, settings, encoders, load_beir(dataset_dir))
     if (settings.store_path).exists():
         shutil.rmtree(settings.store_path)
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
@@ -182,6 +215,8 @@ def build_ours(
 def _child(role: str, args: argparse.Namespace, *extra: str) -> None:
     cmd = [sys.executable, "-m", "bench.peer", str(args.dataset), "--role", role]
     cmd += ["--models-dir", str(args.models_dir), *extra]
+    if args.docs:
+        cmd += ["--docs", str(args.docs)]
     subprocess.run(cmd, check=True)
 
 
@@ -199,13 +234,18 @@ def serve_ours(conn: Connection, settings: Settings, modes: tuple[str, ...]) -> 
     retriever = MultiStageRetriever.from_settings(settings)
     while (msg := conn.recv())[0] != "stop":
         if msg[0] == "query":
-            out = {}
+            out: dict[str, tuple[dict[str, float] | None, float]] = {}
             for mode in modes:
                 res = retriever.search(msg[1], mode=mode, top_k=DEPTH)
                 out[mode] = (
                     _ranked([(p.doc_id, p.score) for p in res.passages]),
                     res.timings["total_ms"],
                 )
+            if REFUSAL_PROBE in modes:
+                for relevance in (False, True):
+                    res = retriever.search(msg[1], mode=REFUSAL_PROBE, top_k=5, relevance=relevance)
+                    name = f"{REFUSAL_PROBE} top-5" + (" + stored MaxSim" if relevance else "")
+                    out[name] = (None, res.timings["total_ms"])
             conn.send(out)
     retriever.close()
     conn.send({"peak_rss_mb": peak_rss_mb(), "rss_mb": rss_mb()})
@@ -270,7 +310,7 @@ def run(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     sample = json.loads((work / "sample.json").read_text())
     build = json.loads((work / "build.json").read_text())
 
-    dataset = load_beir(args.dataset)
+    dataset = load_subset(args.dataset, args.docs)
     qids = list(dataset.queries)[: args.queries or None]
     modes = tuple(m for m in args.modes.split(","))
     ctx = mp.get_context("spawn")
@@ -292,16 +332,17 @@ def run(args: argparse.Namespace, store: Path) -> dict[str, Any]:
         ask(ours_conn, text)
         ask(peer_conn, text)
     runs: dict[str, dict[str, dict[str, float]]] = {m: {} for m in (*modes, PEER)}
-    ms: dict[str, list[float]] = {m: [] for m in runs}
+    ms: dict[str, list[float]] = {}
     for i, qid in enumerate(qids):
         order = (ours_conn, peer_conn) if i % 2 == 0 else (peer_conn, ours_conn)
         for conn in order:
             for name, (ranked, t) in ask(conn, dataset.queries[qid]).items():
-                runs[name][qid] = ranked
-                ms[name].append(t)
+                if ranked is not None:
+                    runs[name][qid] = ranked
+                ms.setdefault(name, []).append(t)
 
     chunks = corpus_chunks(dataset)
-    first = next(cached_documents(cache_dir_for(args, dataset)))
+    first = next(cached_documents(cache_dir_for(args, load_beir(args.dataset))))
     ids = {c.id: c.doc_id for c in chunks if c.doc_id in first}
     sample_ids = list(ids)[:50]
     peer_conn.send(("vectors", sample_ids))
@@ -322,8 +363,10 @@ def run(args: argparse.Namespace, store: Path) -> dict[str, Any]:
             systems[name]["vs_peer_ndcg@10"] = paired_bootstrap(
                 [per_query[name][q] for q in qids], [per_query[PEER][q] for q in qids]
             )
+    probes = {name: summary(t) for name, t in ms.items() if name not in runs}
     return {
         "dataset": dataset.name,
+        "refusal_probe_latency_ms": probes,
         "documents": len(dataset.corpus),
         "queries": len(qids),
         "peer": {
@@ -403,6 +446,8 @@ def print_table(report: dict[str, Any]) -> None:
         f"MB; query process peak RSS {ours['query_process_rss_mb']['peak_rss_mb']:.0f} MB"
     )
     console.print(f"vectors: {report['vectors_equal']}")
+    for name, t in report["refusal_probe_latency_ms"].items():
+        console.print(f"{name}: p50 {t['p50']:.1f} ms, p95 {t['p95']:.1f} ms")
 
 
 def main() -> None:
@@ -414,6 +459,12 @@ def main() -> None:
     ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     ap.add_argument("--modes", default=",".join(OUR_MODES), help="our modes, comma-separated")
     ap.add_argument("--queries", type=int, default=None, help="first N queries (all)")
+    ap.add_argument(
+        "--docs",
+        type=int,
+        default=None,
+        help="only the first N documents (corpus order) and the queries judged within them",
+    )
     ap.add_argument("--warmup", type=int, default=5, help="untimed queries per system first")
     ap.add_argument("--sample", type=int, default=256, help="documents for our ingest CPU/RSS")
     ap.add_argument(
@@ -426,7 +477,7 @@ def main() -> None:
     ap.add_argument(
         "--work",
         type=Path,
-        default=Path.home() / ".cache/msrag/bench-peer/ours",
+        default=DEFAULT_WORK,
         help="our store and per-step measurements (reused; delete to measure again)",
     )
     ap.add_argument("--output", type=Path, default=RESULTS / "peer.json")
@@ -439,13 +490,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.dataset = args.dataset.resolve()
-    store = args.peer_store or Path.home() / ".cache/msrag/bench-peer" / args.dataset.name
+    name = args.dataset.name + (f"-{args.docs}" if args.docs else "")
+    store = args.peer_store or Path.home() / ".cache/msrag/bench-peer" / name
+    if args.work == DEFAULT_WORK:
+        args.work = DEFAULT_WORK / name
     if args.role == "ingest-peer":
-        ingest_peer(args.dataset, args.models_dir, store, None)
+        ingest_peer(args.dataset, args.models_dir, store, args.docs)
     elif args.role == "sample-ours":
-        sample_ours(args.dataset, args.models_dir, args.sample, args.out)
+        sample_ours(args.dataset, args.models_dir, args.docs, args.sample, args.out)
     elif args.role == "build-ours":
-        build_ours(args.dataset, args.models_dir, args.cache, args.work, args.out)
+        build_ours(args.dataset, args.models_dir, args.docs, args.cache, args.work, args.out)
     else:
         report = run(args, store)
         print_table(report)
