@@ -62,6 +62,7 @@ from retrieval.retriever import MultiStageRetriever
 from retrieval.schema import layout_for
 from retrieval.settings import Settings
 from retrieval.stores import open_store
+from retrieval.types import Chunk
 
 console = Console()
 
@@ -115,16 +116,60 @@ def _our_settings(models_dir: Path, data_dir: Path, **update: Any) -> Settings:
 
 
 # --- ingest, each in a process of its own --------------------------------------------------------
-def ingest_peer(dataset_dir: Path, models_dir: Path, store: Path, docs: int | None) -> None:
+def _sample(chunks: list[Chunk], sample: int) -> list[Chunk]:
+    step = max(1, len(chunks) // sample)
+    return chunks[::step][:sample]  # spread over the corpus: lengths as in the whole
+
+
+def sample_peer(
+    dataset_dir: Path, models_dir: Path, docs: int | None, sample: int, out: Path
+) -> None:
+    """The peer's whole ingest pipeline (its own dense encoding included) on the sample of
+    `sample_ours`: CPU-seconds per document, peak RSS, and its dense vectors for the check."""
     from bench import peer_llamaindex  # noqa: PLC0415
 
     models = assemble_offline_models(models_dir)
+    picked = _sample(corpus_chunks(load_subset(dataset_dir, docs)), sample)
+    with tempfile.TemporaryDirectory(prefix="msrag-peer-sample-") as tmp:
+        cpu0, wall0 = cpu_seconds(), time.perf_counter()
+        peer_llamaindex.ingest(picked, models, Path(tmp) / "qdrant")
+        cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
+    check = picked[:16]
+    vectors = peer_llamaindex.embed_documents(models, [c.text for c in check])
+    report = {
+        "documents": len(picked),
+        "cpu_s": cpu,
+        "cpu_s_per_doc": cpu / len(picked),
+        "wall_s": wall,
+        "peak_rss_mb": peak_rss_mb(),
+        "dense_check": {c.doc_id: v.tolist() for c, v in zip(check, vectors, strict=True)},
+    }
+    out.write_text(json.dumps(report))
+
+
+def ingest_peer(
+    dataset_dir: Path, models_dir: Path, cache_root: Path, store: Path, docs: int | None
+) -> None:
+    """The peer's index of the subset: LlamaIndex's pipeline with our cached dense vectors
+    (equal to its own, checked on the sample), its own sparse encoding and upserts."""
+    from bench import peer_llamaindex  # noqa: PLC0415
+
+    models = assemble_offline_models(models_dir)
+    full = load_beir(dataset_dir)
     chunks = corpus_chunks(load_subset(dataset_dir, docs))
+    wanted = {c.doc_id for c in chunks}
+    settings = _our_settings(models_dir, store)
+    folder = cache_dir(cache_root, settings, Encoders(settings), full)
+    dense: dict[str, np.ndarray] = {}
+    for part in cached_documents(folder):
+        dense.update({d: v.dense for d, v in part.items() if d in wanted})
+    if len(dense) != len(wanted):
+        raise SystemExit(f"The vector cache {folder} holds {len(dense)} of {len(wanted)} docs.")
     if store.exists():
         shutil.rmtree(store)
     store.mkdir(parents=True)
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
-    peer_llamaindex.ingest(chunks, models, store / "qdrant")
+    peer_llamaindex.ingest(chunks, models, store / "qdrant", dense)
     report = {
         "documents": len(chunks),
         "cpu_s": cpu_seconds() - cpu0,
@@ -141,9 +186,7 @@ def sample_ours(
 ) -> None:
     """Our real ingest pipeline (encode + pool + upsert) on a sample: CPU-seconds per document
     and the process's peak RSS, without re-encoding the whole corpus."""
-    chunks = corpus_chunks(load_subset(dataset_dir, docs))
-    step = max(1, len(chunks) // sample)
-    picked = chunks[::step][:sample]  # spread over the corpus: lengths as in the whole
+    picked = _sample(corpus_chunks(load_subset(dataset_dir, docs)), sample)
     with tempfile.TemporaryDirectory(prefix="msrag-peer-sample-") as tmp:
         settings = _our_settings(models_dir, Path(tmp))
         cpu0, wall0 = cpu_seconds(), time.perf_counter()
@@ -268,22 +311,28 @@ def serve_peer(conn: Connection, models_dir: Path, path: Path) -> None:
 
 
 def check_vectors(
-    stored: dict[str, tuple[np.ndarray, Any]], cached: dict[str, Any], ids: dict[str, str]
+    stored: dict[str, tuple[np.ndarray, Any]],
+    peer_dense: dict[str, list[float]],
+    cached: dict[str, Any],
+    ids: dict[str, str],
 ) -> dict[str, Any]:
-    """The peer's stored dense/sparse vectors against ours (same documents)."""
-    cosines, sparse_equal = [], 0
-    for point_id, (dense, sparse) in stored.items():
+    """The peer's vectors against ours: its own dense encoding of sample documents, and the
+    sparse vectors its store holds (made by its `sparse_doc_fn`)."""
+    cosines = []
+    for doc_id, vector in peer_dense.items():
+        a, b = np.asarray(vector), cached[doc_id].dense
+        cosines.append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))))
+    sparse_equal = 0
+    for point_id, (_, sparse) in stored.items():
         mine = cached[ids[point_id]]
-        cosines.append(
-            float(dense @ mine.dense / (np.linalg.norm(dense) * np.linalg.norm(mine.dense)))
-        )
         theirs = dict(zip(sparse.indices, sparse.values, strict=True)) if sparse else {}
         ours = dict(zip(mine.sparse.indices, mine.sparse.values, strict=True))
         same = theirs.keys() == ours.keys() and all(abs(theirs[k] - ours[k]) <= 1e-6 for k in ours)
         sparse_equal += bool(same)
     return {
-        "documents": len(stored),
+        "dense_documents": len(cosines),
         "dense_min_cosine": min(cosines),
+        "sparse_documents": len(stored),
         "sparse_identical": sparse_equal,
     }
 
@@ -292,6 +341,11 @@ def run(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     peer_ingest = run_ingest_peer(args, store)
+    if not (store / "sample.json").exists():
+        _child(
+            "sample-peer", args, "--sample", str(args.sample), "--out", str(store / "sample.json")
+        )
+    peer_sample = json.loads((store / "sample.json").read_text())
     if not (work / "sample.json").exists():
         _child(
             "sample-ours", args, "--sample", str(args.sample), "--out", str(work / "sample.json")
@@ -341,12 +395,13 @@ def run(args: argparse.Namespace, store: Path) -> dict[str, Any]:
                     runs[name][qid] = ranked
                 ms.setdefault(name, []).append(t)
 
-    chunks = corpus_chunks(dataset)
-    first = next(cached_documents(cache_dir_for(args, load_beir(args.dataset))))
-    ids = {c.id: c.doc_id for c in chunks if c.doc_id in first}
-    sample_ids = list(ids)[:50]
-    peer_conn.send(("vectors", sample_ids))
-    vectors = check_vectors(peer_conn.recv(), first, ids)
+    wanted = set(peer_sample["dense_check"]) | set(list(dataset.corpus)[:50])
+    cached: dict[str, Any] = {}
+    for part in cached_documents(cache_dir_for(args, load_beir(args.dataset))):
+        cached.update({d: v for d, v in part.items() if d in wanted})
+    ids = {c.id: c.doc_id for c in corpus_chunks(dataset) if c.doc_id in cached}
+    peer_conn.send(("vectors", list(ids)[:50]))
+    vectors = check_vectors(peer_conn.recv(), peer_sample["dense_check"], cached, ids)
     rss = {}
     for name, conn in (("ours", ours_conn), (PEER, peer_conn)):
         conn.send(("stop",))
@@ -374,7 +429,9 @@ def run(args: argparse.Namespace, store: Path) -> dict[str, Any]:
             "(path=), similarity_top_k=100, sparse_top_k=100, relative_score_fusion (alpha 0.5); "
             "dense: FastEmbedEmbedding on the local MiniLM folder; sparse: the local Qdrant/bm25 "
             "folder through sparse_doc_fn/sparse_query_fn (IDF modifier on)",
-            "ingest": peer_ingest,
+            "ingest_sample": {k: v for k, v in peer_sample.items() if k != "dense_check"},
+            "ingest_cpu_s_estimate": peer_sample["cpu_s_per_doc"] * len(dataset.corpus),
+            "build_with_cached_dense": peer_ingest,
             "query_process_rss_mb": rss[PEER],
             "disk_bytes": peer_ingest["disk_bytes"],
         },
@@ -402,7 +459,7 @@ def run_ingest_peer(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     """The peer's ingest report, measuring it in a child process if the store has none."""
     report = store / INGEST_FILE
     if not report.exists():
-        _child("ingest-peer", args, "--peer-store", str(store))
+        _child("ingest-peer", args, "--peer-store", str(store), "--cache", str(args.cache))
     return json.loads(report.read_text())
 
 
@@ -434,15 +491,17 @@ def print_table(report: dict[str, Any]) -> None:
     Console(width=160).print(table)
     peer, ours = report["peer"], report["ours"]
     console.print(
-        f"peer ingest: {peer['ingest']['cpu_s']:.0f} CPU-s, peak RSS "
-        f"{peer['ingest']['peak_rss_mb']:.0f} MB, store {peer['disk_bytes'] / 2**20:.0f} MB; "
-        f"query process peak RSS {peer['query_process_rss_mb']['peak_rss_mb']:.0f} MB"
+        f"peer: ingest ≈ {peer['ingest_cpu_s_estimate']:.0f} CPU-s (sample of "
+        f"{peer['ingest_sample']['documents']}: {peer['ingest_sample']['cpu_s_per_doc']:.3f} "
+        f"CPU-s/doc, peak RSS {peer['ingest_sample']['peak_rss_mb']:.0f} MB); store "
+        f"{peer['disk_bytes'] / 2**20:.1f} MB; query process peak RSS "
+        f"{peer['query_process_rss_mb']['peak_rss_mb']:.0f} MB"
     )
     console.print(
         f"ours: ingest ≈ {ours['ingest_cpu_s_estimate']:.0f} CPU-s (sample of "
         f"{ours['ingest_sample']['documents']}: {ours['ingest_sample']['cpu_s_per_doc']:.3f} "
         f"CPU-s/doc, peak RSS {ours['ingest_sample']['peak_rss_mb']:.0f} MB) + build from cache "
-        f"{ours['build_from_cache']['cpu_s']:.0f} CPU-s; store {ours['disk_bytes'] / 2**20:.0f} "
+        f"{ours['build_from_cache']['cpu_s']:.0f} CPU-s; store {ours['disk_bytes'] / 2**20:.1f} "
         f"MB; query process peak RSS {ours['query_process_rss_mb']['peak_rss_mb']:.0f} MB"
     )
     console.print(f"vectors: {report['vectors_equal']}")
@@ -483,7 +542,7 @@ def main() -> None:
     ap.add_argument("--output", type=Path, default=RESULTS / "peer.json")
     ap.add_argument(
         "--role",
-        choices=("run", "ingest-peer", "sample-ours", "build-ours"),
+        choices=("run", "ingest-peer", "sample-peer", "sample-ours", "build-ours"),
         default="run",
         help=argparse.SUPPRESS,
     )
@@ -495,7 +554,9 @@ def main() -> None:
     if args.work == DEFAULT_WORK:
         args.work = DEFAULT_WORK / name
     if args.role == "ingest-peer":
-        ingest_peer(args.dataset, args.models_dir, store, args.docs)
+        ingest_peer(args.dataset, args.models_dir, args.cache, store, args.docs)
+    elif args.role == "sample-peer":
+        sample_peer(args.dataset, args.models_dir, args.docs, args.sample, args.out)
     elif args.role == "sample-ours":
         sample_ours(args.dataset, args.models_dir, args.docs, args.sample, args.out)
     elif args.role == "build-ours":

@@ -81,7 +81,7 @@ def _vector_store(client: Any, models: OfflineModels) -> Any:
     )
 
 
-def _nodes(chunks: Sequence[Chunk]) -> list[Any]:
+def _nodes(chunks: Sequence[Chunk], dense: dict[str, np.ndarray] | None) -> list[Any]:
     from llama_index.core.schema import TextNode  # noqa: PLC0415
 
     return [
@@ -91,13 +91,25 @@ def _nodes(chunks: Sequence[Chunk]) -> list[Any]:
             metadata={"doc_id": c.doc_id},
             excluded_embed_metadata_keys=["doc_id"],
             excluded_llm_metadata_keys=["doc_id"],
+            # VectorStoreIndex embeds only nodes that carry no embedding yet
+            embedding=None if dense is None else dense[c.doc_id].tolist(),
         )
         for c in chunks
     ]
 
 
-def ingest(chunks: Sequence[Chunk], models: OfflineModels, path: Path) -> None:
-    """Build the peer's index at `path` through LlamaIndex's own pipeline (encodes everything)."""
+def ingest(
+    chunks: Sequence[Chunk],
+    models: OfflineModels,
+    path: Path,
+    dense: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Build the peer's index at `path` through LlamaIndex's own pipeline.
+
+    With `dense` (doc id → the dense vector our encoder made, checked equal to the peer's own)
+    the index skips its dense embedding step; sparse vectors, payloads and upserts still go
+    through the stock store.
+    """
     from llama_index.core import StorageContext, VectorStoreIndex  # noqa: PLC0415
     from qdrant_client import QdrantClient  # noqa: PLC0415
 
@@ -105,12 +117,17 @@ def ingest(chunks: Sequence[Chunk], models: OfflineModels, path: Path) -> None:
     try:
         store = _vector_store(client, models)
         VectorStoreIndex(
-            _nodes(chunks),
+            _nodes(chunks, dense),
             storage_context=StorageContext.from_defaults(vector_store=store),
             embed_model=_dense_model(models),
         )
     finally:
         client.close()
+
+
+def embed_documents(models: OfflineModels, texts: Sequence[str]) -> np.ndarray:
+    """The peer's own dense document vectors (to check them against ours)."""
+    return np.asarray(_dense_model(models).get_text_embedding_batch(list(texts)), np.float32)
 
 
 class PeerRetriever:
