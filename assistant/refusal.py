@@ -81,7 +81,7 @@ def top_relevance(passages: Sequence[Passage], mode: str, query_tokens: int | No
     if not passages:
         return None
     if needs_stored_maxsim(mode):
-        values = [p.extra["maxsim_per_token"] for p in passages if "maxsim_per_token" in p.extra]
+        values = [p.maxsim_per_token for p in passages if p.maxsim_per_token is not None]
         return max(values) if values else None
     return relevance_of(passages[0].score, mode, query_tokens)
 

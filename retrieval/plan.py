@@ -203,8 +203,10 @@ def stored_form(tokens: np.ndarray, layout: Layout) -> np.ndarray:
 
 def unit_rows(array: np.ndarray) -> np.ndarray:
     """Each row L2-normalised, as Qdrant's cosine distance does."""
-    array = np.asarray(array, dtype=np.float32)
-    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+    rows: np.ndarray = np.asarray(array, dtype=np.float32)
+    norms: np.ndarray = np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    unit: np.ndarray = rows / norms
+    return unit
 
 
 def stored_vectors(vectors: ChunkVectors, layout: Layout) -> dict[str, QueryVector]:

@@ -132,7 +132,7 @@ class MultiStageRetriever(BaseRetriever):
 
         `relevance=True` in a mode that fuses a MaxSim rerank (e.g. `hybrid+colbert+dbsf`)
         also reads each passage's MaxSim per query token from its stored token vectors into
-        `passage.extra["maxsim_per_token"]`: the fused score has no absolute scale, this does.
+        `passage.maxsim_per_token`: the fused score has no absolute scale, this does.
 
         The search runs inside LlamaIndex's own `retrieve()`, so its instrumentation (dispatcher
         spans, `RetrievalStartEvent`/`RetrievalEndEvent` with the nodes and scores, callback
@@ -175,7 +175,7 @@ class MultiStageRetriever(BaseRetriever):
             for p in passages:
                 if p.colbert is not None and len(p.colbert):
                     score = maxsim(tokens, unit_rows(p.colbert))  # already stored values
-                    p.extra["maxsim_per_token"] = score / len(tokens)
+                    p.maxsim_per_token = score / len(tokens)
                 if not call.with_vectors:
                     p.colbert = None
         done = time.perf_counter()

@@ -106,6 +106,9 @@ class Passage:
     rank: int = 0
     mode: str = ""
     colbert: np.ndarray | None = None  # stored token vectors, when the plan asked for them
+    # MaxSim per query token from the stored vectors, read back for a fused mode's refusal
+    # check (`MultiStageRetriever.search(relevance=True)`); None when not asked for
+    maxsim_per_token: float | None = None
 
     @classmethod
     def from_payload(cls, id: str, score: float, payload: dict[str, Any], **kwargs: Any) -> Passage:

@@ -143,14 +143,14 @@ class TestRefusal:
         # token, read back from their stored vectors, does: the best of them decides.
         weak = make_passages(0.9)
         for passage, value in zip(weak, (0.30, 0.41, 0.20, 0.10, 0.05), strict=True):
-            passage.extra["maxsim_per_token"] = value
+            passage.maxsim_per_token = value
         assistant, retriever = make(llm_server.url, tmp_path, passages=weak)
         answer = assistant.ask("What is the capital of Peru?", mode=mode)
         assert answer.refused and answer.top_score == pytest.approx(0.41)
         assert answer.threshold == DEFAULT_THRESHOLDS[mode] == DEFAULT_THRESHOLDS["hybrid+colbert"]
         assert retriever.relevance == [True] and llm_server.chat_requests == []
 
-        weak[3].extra["maxsim_per_token"] = 0.62  # one relevant passage among those sent
+        weak[3].maxsim_per_token = 0.62  # one relevant passage among those sent
         answer = make(llm_server.url, tmp_path, passages=weak)[0].ask("Capital?", mode=mode)
         assert not answer.refused and answer.top_score == pytest.approx(0.62)
 

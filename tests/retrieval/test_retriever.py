@@ -123,9 +123,9 @@ class TestSearch:
         tokens = fused.query_tokens
         assert tokens and len(fused.passages) == 4
         for p in fused.passages:
-            assert p.extra["maxsim_per_token"] == pytest.approx(plain[p.id] / tokens, abs=1e-4)
+            assert p.maxsim_per_token == pytest.approx(plain[p.id] / tokens, abs=1e-4)
             assert p.colbert is None  # read for the check, not returned unless asked
-        assert "maxsim_per_token" not in retriever.search(q, mode=mode).passages[0].extra
+        assert retriever.search(q, mode=mode).passages[0].maxsim_per_token is None
 
     def test_rerank_reorders_what_the_prefetch_found(self, retriever) -> None:
         q = "who built the lighthouse and when were the keepers gone"
