@@ -72,9 +72,10 @@ def paired_bootstrap(
     Queries are resampled with replacement (the percentile method, as in Sakai's IR
     significance-testing practice); `p_le_0` is the share of resamples whose mean is ≤ 0.
     """
-    diff = np.asarray(ours, dtype=np.float64) - np.asarray(theirs, dtype=np.float64)
-    if diff.ndim != 1 or len(diff) == 0:
+    a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
         raise ValueError("paired_bootstrap needs two equally long, non-empty score lists.")
+    diff = a - b
     rng = np.random.default_rng(seed)
     means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
