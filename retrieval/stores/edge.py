@@ -23,7 +23,15 @@ from retrieval.errors import StoreLockedError, StoreUnavailableError
 from retrieval.plan import Stage, render, stored_vectors
 from retrieval.schema import BM25, COLBERT, DENSE, INDEXED_FIELDS, MUVERA, Layout
 from retrieval.settings import Settings
-from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
+from retrieval.types import (
+    Chunk,
+    ChunkVectors,
+    Filter,
+    Passage,
+    QueryPlan,
+    SparseVector,
+    StoredPoint,
+)
 
 LAYOUT_FILE = "msrag-layout.json"
 FLUSH_INTERVAL = 5.0  # seconds between segment syncs during a stream of upserts
@@ -109,6 +117,16 @@ class EdgeStore:
         self._shard.update(qe.UpdateOperation.upsert_points(points))
         self._flush(force=False)
 
+    def upsert_points(self, points: Sequence[StoredPoint]) -> None:
+        if not points:
+            return
+        self._shard.update(
+            qe.UpdateOperation.upsert_points(
+                [qe.Point(p.id, _edge_vectors(p.vectors), p.payload) for p in points]
+            )
+        )
+        self._flush(force=False)
+
     def delete(self, filter: Filter) -> None:
         if not filter:
             raise ValueError("delete() needs a non-empty filter; refusing to delete everything.")
@@ -173,6 +191,17 @@ class EdgeStore:
                 yield str(record.id), dict(record.payload or {})
             if offset is None:
                 return
+
+    def scroll_points(
+        self, limit: int, offset: str | None = None
+    ) -> tuple[list[StoredPoint], str | None]:
+        records, next_offset = self._shard.scroll(
+            qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+        )
+        points = [
+            StoredPoint(str(r.id), dict(r.payload or {}), _stored(r.vector or {})) for r in records
+        ]
+        return points, None if next_offset is None else str(next_offset)
 
     def describe(self) -> str:
         return f"embedded store at {self.path}"
@@ -258,6 +287,14 @@ def _edge_vector(vector: Any) -> Any:
     if isinstance(vector, SparseVector):
         return qe.SparseVector(vector.indices, vector.values)
     return vector
+
+
+def _stored(vectors: dict[str, Any]) -> dict[str, Any]:
+    """Edge's vectors as engine-neutral values (its sparse vectors are its own class)."""
+    return {
+        name: SparseVector(list(v.indices), list(v.values)) if name == BM25 else v
+        for name, v in vectors.items()
+    }
 
 
 def _scoring(stage: Stage) -> Any:
