@@ -29,11 +29,11 @@ import numpy as np
 from qdrant_client import QdrantClient
 
 from retrieval.errors import RetrievalError
-from retrieval.reindex import stored_layout
+from retrieval.modes import MODE_SPECS
 from retrieval.schema import BM25, COLBERT, DENSE, MUVERA, Layout
-from retrieval.settings import MODES, Settings
-from retrieval.stores import Store, open_store
-from retrieval.stores.server import LAYOUT_KEY
+from retrieval.settings import Settings
+from retrieval.stores import Store, open_store, stored_layout
+from retrieval.stores.server import connect, server_errors
 from retrieval.types import ChunkVectors, QueryPlan, SparseVector, StoredPoint
 
 FILE_FORMAT = "msrag-export"
@@ -44,7 +44,7 @@ TOP_K = 10
 QUERY_TOKENS = 32  # token vectors of a sampled point used as a ColBERT query
 # Rank-fusion modes are left out of the check: their scores come from ranks alone, so two
 # engines that break a score tie in a prefetch differently legitimately fuse differently.
-_CHECKED_MODES = tuple(m for m in MODES if m not in ("hybrid", "hybrid+colbert+rrf"))
+_CHECKED_MODES = tuple(name for name, spec in MODE_SPECS.items() if spec.score != "rank")
 
 
 class TransferError(RetrievalError):
@@ -92,6 +92,11 @@ class StoreEndpoint:
     settings: Settings
     client: QdrantClient | None = None
     store: Store | None = None
+    _owns_client: bool = False
+
+    def __post_init__(self) -> None:
+        if self.client is None and self.settings.qdrant_url:
+            self.client, self._owns_client = connect(self.settings), True
 
     @property
     def layout(self) -> Layout:
@@ -99,15 +104,15 @@ class StoreEndpoint:
         return self.store.layout
 
     def describe(self) -> str:
-        if self.client is not None:
-            options = self.client.init_options
-            where = options.get("url") or options.get("location") or options.get("path")
-            return f"Qdrant at {where}, collection {self.settings.collection!r}"
         if self.settings.qdrant_url:
             return (
                 f"Qdrant server at {self.settings.qdrant_url}, "
                 f"collection {self.settings.collection!r}"
             )
+        if self.client is not None:
+            options = self.client.init_options
+            where = options.get("url") or options.get("location") or options.get("path")
+            return f"Qdrant at {where}, collection {self.settings.collection!r}"
         return f"embedded store at {self.settings.store_path}"
 
     def open_existing(self) -> StoreEndpoint:
@@ -120,13 +125,8 @@ class StoreEndpoint:
         return self
 
     def _stored_layout(self) -> Layout | None:
-        if self.client is None:
-            return stored_layout(self.settings)
-        name = self.settings.collection
-        if not self.client.collection_exists(name):
-            return None
-        meta = self.client.get_collection(name).config.metadata or {}
-        return Layout.from_dict(meta[LAYOUT_KEY]) if LAYOUT_KEY in meta else None
+        with server_errors(self.settings.qdrant_url or self.describe()):
+            return stored_layout(self.settings, self.client)
 
     def count(self) -> int:
         assert self.store is not None
@@ -159,6 +159,9 @@ class StoreEndpoint:
         if self.store is not None:
             self.store.close()
             self.store = None
+        if self._owns_client and self.client is not None:
+            self.client.close()
+            self.client = None
 
 
 @dataclass
@@ -371,7 +374,9 @@ def verify(
             break
     usable = [p for p in points if p.vectors[BM25].indices]  # a query needs every vector kind
     queries = usable[::5][:sample] if len(usable) >= 5 * sample else usable[:sample]
-    modes = tuple(m for m in _CHECKED_MODES if m != "muvera+colbert" or a.layout.muvera_dim)
+    modes = tuple(
+        m for m in _CHECKED_MODES if a.layout.muvera_dim or not MODE_SPECS[m].needs_muvera
+    )
     # float16 token vectors are not exactly unit length; an engine that stores float32 (such as
     # qdrant-client's local mode, which ignores the datatype) renormalises them, moving MaxSim
     # scores by up to ~1e-3 relative. Equal rankings within that are what "identical" can mean.

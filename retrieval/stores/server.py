@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -337,23 +337,8 @@ class ServerStore:
         self.close()
 
     # --- error translation ------------------------------------------------------------------
-    @contextmanager
-    def _calls(self) -> Iterator[None]:
-        """Turn connection and authentication failures into one actionable error."""
-        try:
-            yield
-        except ResponseHandlingException as exc:  # httpx could not connect / timed out
-            raise StoreUnavailableError(
-                f"Qdrant at {self.url} is unreachable ({exc.source}): "
-                "start it, check QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
-            ) from exc
-        except UnexpectedResponse as exc:
-            if exc.status_code in (401, 403):
-                raise StoreUnavailableError(
-                    f"Qdrant at {self.url} refused the request (HTTP {exc.status_code}): check "
-                    "QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
-                ) from exc
-            raise
+    def _calls(self) -> AbstractContextManager[None]:
+        return server_errors(self.url)
 
     @contextmanager
     def _quiet_local(self) -> Iterator[None]:
@@ -363,6 +348,25 @@ class ServerStore:
             if self._local:
                 warnings.simplefilter("ignore", UserWarning)
             yield
+
+
+@contextmanager
+def server_errors(url: str | None) -> Iterator[None]:
+    """Turn connection and authentication failures into one actionable error."""
+    try:
+        yield
+    except ResponseHandlingException as exc:  # httpx could not connect / timed out
+        raise StoreUnavailableError(
+            f"Qdrant at {url} is unreachable ({exc.source}): "
+            "start it, check QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
+        ) from exc
+    except UnexpectedResponse as exc:
+        if exc.status_code in (401, 403):
+            raise StoreUnavailableError(
+                f"Qdrant at {url} refused the request (HTTP {exc.status_code}): check "
+                "QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
+            ) from exc
+        raise
 
 
 # --- plan → qdrant-client models ---------------------------------------------------------------
