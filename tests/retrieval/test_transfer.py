@@ -1,8 +1,8 @@
 """Moving a collection between qdrant-edge, qdrant-client (the server's API) and a file.
 
 No Qdrant server can run on this machine, so the server side is qdrant-client's local mode
-(`:memory:` and `path=`), which speaks the same client API; `tests/retrieval/stores/
-test_live_server.py` runs the same round trip against a real server when QDRANT_URL is set.
+(`:memory:` and `path=`), which speaks the same client API; with QDRANT_URL set, the round trip
+also runs against that real server (`tests/qdrant_servers.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from retrieval.transfer import (
     verify,
 )
 from retrieval.types import Filter, StoredPoint
+from tests.qdrant_servers import ServerBackend
 from tests.retrieval.stores.conftest import Corpus, make_corpus, make_layout
 
 N_POINTS = 300  # > 2 pages
@@ -152,12 +153,16 @@ class TestStorePoints:
             assert_same_points(edge_source.store, target, 0.0 if kind == "edge" else ACROSS_ENGINES)
 
 
-class TestEdgeToServerAndBack:
+class TestThroughAServer:
+    """Edge → server → a fresh edge store; with QDRANT_URL set, also through that real server."""
+
     def test_round_trip_keeps_every_point_and_every_ranking(
-        self, edge_source: StoreEndpoint, tmp_path: Path
+        self, edge_source: StoreEndpoint, tmp_path: Path, server_backend: ServerBackend
     ) -> None:
-        client = QdrantClient(":memory:")
-        server_settings = _settings(tmp_path, "ignored")
+        client = server_backend.client()
+        server_settings = _settings(
+            tmp_path, "ignored", collection=server_backend.collection(client)
+        )
         to_server = StoreEndpoint(server_settings, client=client)
         report = transfer(edge_source, to_server, checkpoint=tmp_path / "ckpt.json")
         assert report.ok, report.mismatches
@@ -181,6 +186,8 @@ class TestEdgeToServerAndBack:
         laptop.close()
         from_server.close()
 
+
+class TestEdgeToServerAndBack:
     def test_server_stand_in_persisted_with_path(
         self, edge_source: StoreEndpoint, tmp_path: Path
     ) -> None:

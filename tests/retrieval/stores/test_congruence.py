@@ -2,7 +2,8 @@
 
 Like qdrant-client's own congruence tests: EdgeStore (qdrant-edge, Qdrant's Rust segments) and
 ServerStore over `QdrantClient(":memory:")` (qdrant-client's numpy local mode, the reference the
-client ships for a server) must return identical top-10 ids with scores within 1e-4.
+client ships for a server) must return identical top-10 ids with scores within 1e-4. With
+QDRANT_URL set, every test also runs against that real server (`tests/qdrant_servers.py`).
 
 The one allowed difference: the order of exactly equal scores. Each engine breaks ties by its
 own internal order (segment offsets in edge, a numpy sort in local mode). So at every rank the
@@ -22,7 +23,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
 
 from retrieval.encoders import Encoders
 from retrieval.modes import MODES
@@ -31,6 +31,7 @@ from retrieval.schema import Layout, layout_for
 from retrieval.stores import EdgeStore, ServerStore, Store
 from retrieval.types import Chunk, Filter, Passage, QueryPlan
 from tests.conftest import DEMO_DOCS, make_settings
+from tests.qdrant_servers import ServerBackend
 from tests.retrieval.stores.conftest import FILTERS, FUSED_MODES, Corpus
 
 TOL = 1e-4
@@ -119,10 +120,15 @@ def _ties(passages: list[Passage]) -> int:
 class TestSyntheticCorpus:
     @pytest.fixture(scope="class")
     def stores(
-        self, tmp_path_factory: pytest.TempPathFactory, layout: Layout, corpus: Corpus
+        self,
+        tmp_path_factory: pytest.TempPathFactory,
+        layout: Layout,
+        corpus: Corpus,
+        server_backend: ServerBackend,
     ) -> Iterator[tuple[EdgeStore, ServerStore]]:
         edge = EdgeStore(tmp_path_factory.mktemp("congruence") / "shard", layout)
-        server = ServerStore(QdrantClient(":memory:"), "msrag", layout)
+        client = server_backend.client()
+        server = ServerStore(client, server_backend.collection(client), layout)
         for store in (edge, server):
             store.upsert(corpus.chunks, corpus.vectors)
             store.optimize()
@@ -178,12 +184,14 @@ class TestRealEncoders:
         self,
         tmp_path_factory: pytest.TempPathFactory,
         muvera_encoders: tuple[Encoders, Layout],
+        server_backend: ServerBackend,
     ) -> Iterator[tuple[EdgeStore, ServerStore]]:
         encoders, layout = muvera_encoders
         chunks = _demo_chunks()
         vectors = encoders.encode_documents([c.text for c in chunks])
         edge = EdgeStore(tmp_path_factory.mktemp("real") / "shard", layout)
-        server = ServerStore(QdrantClient(":memory:"), "msrag", layout)
+        client = server_backend.client()
+        server = ServerStore(client, server_backend.collection(client), layout)
         for store in (edge, server):
             store.upsert(chunks, vectors)
         yield edge, server
