@@ -385,7 +385,7 @@ def verify(
     for point in queries:
         query = _as_query(point)
         for mode in modes:
-            plan = QueryPlan(mode, query, top_k=TOP_K)  # type: ignore[arg-type]
+            plan = QueryPlan(mode, query, top_k=TOP_K)
             problem = _compare(a.query(plan), b.query(plan), tol)
             if problem:
                 mismatches.append(f"{mode}, query from point {point.id}: {problem}")
@@ -430,7 +430,7 @@ def _compare(a: list[Any], b: list[Any], tol: float) -> str | None:
 def _load(path: Path, names: dict[str, str]) -> dict[str, Any] | None:
     if not path.exists():
         return None
-    state = json.loads(path.read_text())
+    state: dict[str, Any] = json.loads(path.read_text())
     if (state.get("source"), state.get("target")) != (names["source"], names["target"]):
         return None
     return state

@@ -199,7 +199,8 @@ class EdgeStore:
             qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
         )
         points = [
-            StoredPoint(str(r.id), dict(r.payload or {}), _stored(r.vector or {})) for r in records
+            StoredPoint(str(r.id), dict(r.payload or {}), _stored(_named(r.vector)))
+            for r in records
         ]
         return points, None if next_offset is None else str(next_offset)
 
@@ -287,6 +288,11 @@ def _edge_vector(vector: Any) -> Any:
     if isinstance(vector, SparseVector):
         return qe.SparseVector(vector.indices, vector.values)
     return vector
+
+
+def _named(vector: Any) -> dict[str, Any]:
+    # with_vector=True on a collection of named vectors: always a name → vector mapping
+    return dict(vector) if isinstance(vector, dict) else {}
 
 
 def _stored(vectors: dict[str, Any]) -> dict[str, Any]:
