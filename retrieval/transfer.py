@@ -77,6 +77,10 @@ class Sink(Protocol):
         """Write durably; returns what the checkpoint must remember about the target."""
         ...
 
+    def finish(self) -> None:
+        """After the last page: build indexes (the embedded store), nothing for a file."""
+        ...
+
     def count(self) -> int: ...
 
     def close(self) -> None: ...
@@ -154,6 +158,10 @@ class StoreEndpoint:
         assert self.store is not None
         self.store.upsert_points(points)
         return {}
+
+    def finish(self) -> None:
+        assert self.store is not None
+        self.store.optimize()  # as after an ingest: the embedded store builds its indexes now
 
     def close(self) -> None:
         if self.store is not None:
@@ -250,6 +258,9 @@ class FileEndpoint:
         self._sync()
         return {"bytes": self._handle.tell()}
 
+    def finish(self) -> None:
+        pass
+
     def _sync(self) -> None:
         self._handle.flush()
         os.fsync(self._handle.fileno())
@@ -337,6 +348,7 @@ def transfer(
             )
             if progress:
                 progress(written_before + written, total)
+    target.finish()
     report = TransferReport(
         source=names["source"],
         target=names["target"],
