@@ -62,7 +62,17 @@ class Settings(BaseSettings):
     models_cache_dir: Path | None = Field(
         None, description="fastembed download cache for named models (default: fastembed's)."
     )
-    encode_batch_size: int = Field(32, ge=1)
+    encode_batch_size: int = Field(32, ge=1, description="Most texts per encoder batch.")
+    encode_max_tokens: int = Field(
+        8192,
+        ge=16,
+        description="Most padded tokens per encoder batch (bounds the transformer's memory).",
+    )
+    encode_window: int = Field(
+        1024,
+        ge=1,
+        description="Chunks sorted by token length together during ingest (bounded: streaming).",
+    )
 
     # --- collection layout options (changing one needs a re-index) ------------------------
     # Defaults chosen from bench/optimizations.py on SciFact (README "Optimizations"): float16
