@@ -23,7 +23,6 @@ from fastembed.common.model_description import DenseModelDescription, ModelSourc
 from fastembed.late_interaction.colbert import Colbert
 
 from retrieval.batching import length_batches
-
 from retrieval.errors import ModelUnavailableError
 from retrieval.postprocess import apply_index_time_options, muvera_dim, query_muvera
 from retrieval.settings import Settings
@@ -195,7 +194,10 @@ class Encoders:
             settings.encode_max_tokens,
         )
         if wanted == (
-            self.pool_factor, self.muvera_dim is not None, self.batch_size, self.max_batch_tokens
+            self.pool_factor,
+            self.muvera_dim is not None,
+            self.batch_size,
+            self.max_batch_tokens,
         ):
             return self
         clone = copy.copy(self)
