@@ -143,6 +143,9 @@ class Encoders:
         self._settings = settings  # index-time options: token pooling, MUVERA
         self.pool_factor = settings.pool_factor
         cache = str(settings.models_cache_dir) if settings.models_cache_dir else None
+        # onnxruntime's CPU arena keeps the largest batch's activations for the process's life
+        # (README "Memory"); without it they are returned after every call.
+        arena = settings.onnx_memory_arena
         self.model_ids = {
             "dense": _model_id(settings.dense_model),
             "bm25": _model_id(settings.sparse_model),
@@ -160,17 +163,21 @@ class Encoders:
                 self.colbert_dim = _hidden_size(colbert_dir)
                 _TokenVectors.register(name, self.colbert_dim)
                 self._tokens = _TokenVectors(
-                    name, cache_dir=cache, threads=threads, specific_model_path=str(colbert_dir)
+                    name,
+                    cache_dir=cache,
+                    threads=threads,
+                    enable_cpu_mem_arena=arena,
+                    specific_model_path=str(colbert_dir),
                 )
             else:
-                self._late = self._load_late(settings.colbert_model, cache, threads)
+                self._late = self._load_late(settings.colbert_model, cache, threads, arena)
                 self.colbert_dim = int(self._late.embedding_size)
             # The shared backbone: one transformer pass gives both dense and token vectors.
             self.shared_backbone = self._tokens is not None and dense_dir == colbert_dir
             if self.shared_backbone:
                 self.dense_dim = self.colbert_dim
             else:
-                self._dense = self._load_dense(settings.dense_model, cache, threads)
+                self._dense = self._load_dense(settings.dense_model, cache, threads, arena)
                 self.dense_dim = int(self._dense.embedding_size)
             self.muvera_dim = muvera_dim(settings, self.colbert_dim)
             self._counter = _length_counter(self._tokens or self._late)
@@ -247,16 +254,19 @@ class Encoders:
         return encoder
 
     @staticmethod
-    def _load_dense(name: str, cache: str | None, threads: int | None) -> TextEmbedding:
+    def _load_dense(
+        name: str, cache: str | None, threads: int | None, arena: bool = False
+    ) -> TextEmbedding:
         local = _local_dir(name)
         if local is None:
-            return TextEmbedding(name, cache_dir=cache, threads=threads)
+            return TextEmbedding(name, cache_dir=cache, threads=threads, enable_cpu_mem_arena=arena)
         manifest = _manifest(local)
         if "base_model" in manifest:
             return TextEmbedding(
                 manifest["base_model"],
                 cache_dir=cache,
                 threads=threads,
+                enable_cpu_mem_arena=arena,
                 specific_model_path=str(local),
             )
         custom = f"msrag-local/{local.name}-dense"
@@ -270,16 +280,22 @@ class Encoders:
                 model_file=manifest.get("model_file", "model.onnx"),
             )
         return TextEmbedding(
-            custom, cache_dir=cache, threads=threads, specific_model_path=str(local)
+            custom,
+            cache_dir=cache,
+            threads=threads,
+            enable_cpu_mem_arena=arena,
+            specific_model_path=str(local),
         )
 
     @staticmethod
     def _load_late(
-        name: str, cache: str | None, threads: int | None
+        name: str, cache: str | None, threads: int | None, arena: bool = False
     ) -> LateInteractionTextEmbedding:
         local = _local_dir(name)
         if local is None:
-            return LateInteractionTextEmbedding(name, cache_dir=cache, threads=threads)
+            return LateInteractionTextEmbedding(
+                name, cache_dir=cache, threads=threads, enable_cpu_mem_arena=arena
+            )
         base = _manifest(local).get("base_model")
         if not base:
             raise ModelUnavailableError(
@@ -287,7 +303,11 @@ class Encoders:
                 '{"base_model": "<fastembed name>"} or {"kind": "token-vectors"}.'
             )
         return LateInteractionTextEmbedding(
-            base, cache_dir=cache, threads=threads, specific_model_path=str(local)
+            base,
+            cache_dir=cache,
+            threads=threads,
+            enable_cpu_mem_arena=arena,
+            specific_model_path=str(local),
         )
 
     # --- encoding ----------------------------------------------------------------------------

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         ge=16,
         description="Most padded tokens per encoder batch (bounds the transformer's memory).",
     )
+    onnx_memory_arena: bool = Field(
+        False,
+        description="Let onnxruntime keep its CPU memory arena (holds the peak batch's memory).",
+    )
     encode_window: int = Field(
         1024,
         ge=1,
