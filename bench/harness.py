@@ -111,3 +111,23 @@ def run_child(module: str, *args: str, env: dict[str, str] | None = None) -> dic
     if done.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def read_questions(dataset: Path, limit: int, split: str = "test") -> list[str]:
+    """The first `limit` judged questions of a BEIR folder, in file order (as `load_beir`).
+
+    Read directly so that a serving process's memory is not inflated by the evaluation
+    stack (`retrieval.evaluate` imports ranx/numba: ~190 MB that `msrag ui` never loads).
+    """
+    judged = {
+        line.split("\t")[0]
+        for line in (dataset / "qrels" / f"{split}.tsv").read_text().splitlines()
+    }
+    questions = []
+    with (dataset / "queries.jsonl").open() as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                if str(row["_id"]) in judged:
+                    questions.append(row["text"])
+    return questions[:limit]

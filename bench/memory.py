@@ -35,6 +35,7 @@ from bench.harness import (
     RESULTS,
     add_model_options,
     peak_rss_mb,
+    read_questions,
     rss_mb,
     run_child,
     settings_from,
@@ -81,7 +82,6 @@ def child_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def child_serve(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval.encoders import Encoders  # noqa: PLC0415
-    from retrieval.evaluate import load_beir  # noqa: PLC0415
     from retrieval.retriever import MultiStageRetriever  # noqa: PLC0415
 
     settings = settings_from(
@@ -90,7 +90,7 @@ def child_serve(args: argparse.Namespace) -> dict[str, Any]:
         data_dir=args.store.parent,
         collection=args.store.name,
     )
-    questions = list(load_beir(args.dataset).queries.values())[: args.questions]
+    questions = read_questions(args.dataset, args.questions)
     start = time.perf_counter()
     retriever = MultiStageRetriever.from_settings(settings, encoders=Encoders(settings))
     opened = rss_mb()

@@ -42,6 +42,7 @@ from bench.harness import (
     RESULTS,
     add_model_options,
     peak_rss_mb,
+    read_questions,
     rss_mb,
     run_child,
     settings_from,
@@ -183,14 +184,13 @@ def child_build(args: argparse.Namespace) -> dict[str, Any]:
 
 def child_serve(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval.encoders import Encoders  # noqa: PLC0415 - child-only imports
-    from retrieval.evaluate import load_beir  # noqa: PLC0415
     from retrieval.schema import layout_for  # noqa: PLC0415
     from retrieval.stores import open_store  # noqa: PLC0415
     from retrieval.types import QueryPlan  # noqa: PLC0415
 
     settings = _settings(args, args.layout, args.size)
     encoders = Encoders(settings)
-    questions = list(load_beir(args.dataset).queries.values())[: args.questions]
+    questions = read_questions(args.dataset, args.questions)
     mode = "muvera+colbert" if settings.muvera else "hybrid+colbert"
     queries = [encoders.encode_query(q) for q in questions]
     before_open = rss_mb()
