@@ -256,6 +256,7 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, default=WORK)
     ap.add_argument("--keep", action="store_true", help="keep the stores (disk!)")
+    ap.add_argument("--plot-only", action="store_true", help="redraw from --output's JSON")
     ap.add_argument("--child", choices=["build", "serve"])
     ap.add_argument("--size", type=int)
     ap.add_argument("--layout")
@@ -267,6 +268,11 @@ def main() -> None:
         sys.stdout.write("\n" + json.dumps(result) + "\n")
         return
 
+    if args.plot_only:
+        report = json.loads(args.output.read_text())
+        print_table(report)
+        plot(report, args.output.with_suffix(".png"))
+        return
     common = [str(args.dataset), "--models-dir", str(args.models_dir), f"--work={args.work}"]
     common += ["--offline"] if args.offline else []
     common += [f"--noise={args.noise}", f"--questions={args.questions}"]
@@ -293,7 +299,33 @@ def main() -> None:
                     shutil.rmtree(folder, ignore_errors=True)
             write_report(args.output, report)
     print_table(report)
-    console.print(f"Wrote {args.output}")
+    plot(report, args.output.with_suffix(".png"))
+    console.print(f"Wrote {args.output} and {args.output.with_suffix('.png')}")
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Search p50, serving RSS and disk per layout, one group of bars per store size."""
+    import matplotlib  # noqa: PLC0415 - only the parent draws
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    runs = list(report["runs"].values())
+    labels = [f"{r['size'] // 1000}k {r['layout']}" for r in runs]
+    panels = (
+        ("search p50 (ms)", [r["search_ms"]["p50"] for r in runs]),
+        ("serving peak RSS (MB)", [r["peak_rss_mb"] for r in runs]),
+        ("disk (MB)", [r["disk_mb"] for r in runs]),
+    )
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for ax, (title, values) in zip(axes, panels, strict=True):
+        ax.barh(labels, values, color="#4477aa")
+        ax.set_title(title, fontsize=10)
+        ax.invert_yaxis()
+        ax.tick_params(labelsize=8)
+    fig.suptitle("bench/scale.py: cost by store size and layout", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def print_table(report: dict[str, Any]) -> None:
