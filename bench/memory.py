@@ -47,11 +47,12 @@ console = Console(width=120)
 SERVING_STORE = Path.home() / ".cache" / "msrag" / "bench-stores"
 SCIFACT_SIZE = 5183  # SciFact's documents: the serving store has exactly as many points
 INGEST_CONFIGS = {
-    # name: (batching, arena)
-    "before: char batches, arena on": ("before", True),
-    "char batches, arena off": ("before", False),
-    "token batches, arena on": ("after", True),
-    "after: token batches, arena off": ("after", False),
+    # name: (batching, arena, token budget)
+    "before: character batches of 32, arena on": ("before", True, 4096),
+    "character batches of 32, arena off": ("before", False, 4096),
+    "token batches, budget 8192, arena on": ("after", True, 8192),
+    "token batches, budget 8192, arena off": ("after", False, 8192),
+    "now: token batches, budget 4096, arena on": ("after", True, 4096),
 }
 
 
@@ -137,7 +138,7 @@ def main() -> None:
     common += ["--offline"] if args.offline else []
     report: dict[str, Any] = {"dataset": args.dataset.name, "ingest": {}, "serving": {}}
     if not args.skip_ingest:
-        for name, (batching, arena) in INGEST_CONFIGS.items():
+        for name, (batching, arena, budget) in INGEST_CONFIGS.items():
             console.print(f"ingest: {name}…")
             report["ingest"][name] = run_child(
                 "bench.memory",
@@ -147,6 +148,7 @@ def main() -> None:
                 f"--arena={'on' if arena else 'off'}",
                 f"--docs={args.docs}",
                 f"--seed={args.seed}",
+                env={"MSRAG_ENCODE_MAX_TOKENS": str(budget)},
             )
             console.print(f"  {report['ingest'][name]}")
     if not (args.store / "msrag-layout.json").exists():

@@ -235,7 +235,7 @@ def ingest_chunks(
         stats = ingest_chunks(chunks, store, encoders, progress=False)
     """
     size = batch_size or int(getattr(encoders, "batch_size", 32))
-    budget = max_tokens or int(getattr(encoders, "max_batch_tokens", 8192))
+    budget = max_tokens or int(getattr(encoders, "max_batch_tokens", 4096))
     counts = getattr(encoders, "token_counts", None)
     encode = getattr(encoders, "encode_batch", encoders.encode_documents)
     total = len(chunks) if isinstance(chunks, Sized) else None

@@ -85,10 +85,10 @@ def test_bm25_dir_without_stopwords_is_refused(offline_model_dirs, tmp_path) -> 
 
 @pytest.mark.parametrize("arena", [False, True])
 def test_onnx_memory_arena_follows_the_setting(offline_model_dirs, tmp_path, arena: bool) -> None:
-    """Off (the default) returns the transformer's activations after every batch (README
-    "Memory"); on keeps onnxruntime's arena, which holds the largest batch's memory."""
+    """On (the default) keeps onnxruntime's arena, which holds the largest batch's memory;
+    off returns the transformer's activations after every batch (README "Memory")."""
     settings = make_settings(offline_model_dirs, tmp_path, onnx_memory_arena=arena)
     encoders = Encoders(settings)
     assert encoders._tokens is not None
     assert encoders._tokens.model.get_session_options().enable_cpu_mem_arena is arena
-    assert Settings.model_fields["onnx_memory_arena"].default is False
+    assert Settings.model_fields["onnx_memory_arena"].default is True
