@@ -206,11 +206,13 @@ def status() -> None:
     """What the store holds: engine, documents, chunks, models, layout."""
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
+        from retrieval.library import document_count
+
         store = retriever.store
-        sources = {p.get("source") for _, p in store.scroll_payloads(["source"])}
         out.print(f"Store: {store.describe()}")
         chunks = store.count()
-        out.print(f"Documents: {len(sources)}   chunks: {chunks}")
+        # the same index read as the Documents page and `msrag docs list`, so the counts agree
+        out.print(f"Documents: {document_count(store)}   chunks: {chunks}")
         for key, value in store.layout.to_dict().items():
             out.print(f"  {key}: {value}")
         # Token counts of a sample of stored chunks, by the model's own tokenizer.

@@ -49,6 +49,11 @@ class Store(Protocol):
         """Write points as `scroll_points` returned them (no encoding, no re-mapping) durably."""
         ...
 
+    def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
+        """Exact number of points per value of the indexed keyword `field` (matching the
+        filter), read from its payload index, never by scrolling the points."""
+        ...
+
     def optimize(self) -> None:
         """Build indexes after a bulk load (no-op where the engine does it itself)."""
         ...
