@@ -124,7 +124,6 @@ class ServerStore:
                 self._check_layout()
             else:
                 self._create()
-            self._ensure_integer_indexes()
 
     @classmethod
     def from_settings(
@@ -205,9 +204,13 @@ class ServerStore:
                 self.client.create_payload_index(
                     self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
                 )
+            for field in INTEGER_INDEXED_FIELDS:
+                self.client.create_payload_index(
+                    self.collection, field, models.PayloadSchemaType.INTEGER, wait=True
+                )
 
-    def _ensure_integer_indexes(self) -> None:
-        have = set(self.client.get_collection(self.collection).payload_schema or {})
+    def _ensure_integer_indexes(self, have: set[str]) -> None:
+        """Integer indexes a collection made by an older msrag lacks (created once, here)."""
         with self._quiet_local():
             for field in INTEGER_INDEXED_FIELDS:
                 if field not in have:
@@ -227,6 +230,8 @@ class ServerStore:
         Layout.from_dict(stored).check_compatible(
             self.layout, f"{self.url} (collection {self.collection!r})"
         )
+        if not self._local:  # local mode keeps no payload indexes: nothing to add
+            self._ensure_integer_indexes(set(info.payload_schema or {}))
 
     # --- writes -----------------------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:
