@@ -2,9 +2,10 @@
 
 1. **Browser users** (`--users 8 --seconds 60`): one `msrag ui` process on the embedded store, and
    one headless Debian Chromium with a Playwright browser context per user — the real Streamlit
-   protocol (websocket, reruns, deltas) exactly as a person's browser speaks it. Each user holds
+   protocol (websocket, reruns, deltas) exactly as a person's browser speaks it. Every page is
+   opened before the clock starts (page loads are timed apart); then each user holds
    conversations of a question and a follow-up (so the history goes to the condense step), then
-   reloads the page for a new session. The LLM is the scripted OpenAI-compatible server
+   presses "New chat". The LLM is the scripted OpenAI-compatible server
    (`tests/llm_server.py` replying as `tests/regress/demo_llm.py`: real HTTP and SSE, instant
    replies word by word), so the times are the product's own: Streamlit, retrieval, packing,
    parsing; or pass `--llm-url` for a real server (e.g. llama.cpp, see tests/live). Measured:
@@ -60,6 +61,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 STEP_TIMEOUT_MS = 90_000  # one question, under load, at most
+THINK_S = 0.5  # a user reads before typing the next question
 
 # Conversations: a question, then a follow-up that needs the history.
 CONVERSATIONS = [
@@ -92,6 +94,7 @@ _LAST_ANSWER_TEXT = """([n]) => {
   const a = msgs[n - 1].querySelector('.msrag-answer');
   return a && a.innerText.trim().length > 0 ? a.innerText : null;
 }"""
+_ASKED = """([n]) => document.querySelectorAll('[data-testid=stChatMessage]').length >= n"""
 _LAST_DONE = """([n]) => {
   const msgs = document.querySelectorAll('[data-testid=stChatMessage]');
   if (msgs.length < n || document.querySelector('[data-testid=stStatusWidget]')) return false;
@@ -140,6 +143,7 @@ class Turn:
     error: str | None = None
     answer: str = ""
     sources: str = ""
+    resent: bool = False  # the first Enter was lost (counted, reported)
 
 
 @dataclass
@@ -172,10 +176,17 @@ async def _ask(page: Any, run: UiRun, user: int, question: str, n: int) -> Turn:
     """Send `question` as the page's `n`-th message pair and time what the browser shows."""
     turn = Turn(user=user, question=question, started=time.monotonic())
     try:
+        await asyncio.sleep(THINK_S)
         box = page.get_by_test_id("stChatInputTextArea")
         await box.fill(question)
         await box.press("Enter")
         t0 = time.monotonic()
+        try:  # the question shows in the conversation at once; if not, the key press was lost
+            await page.wait_for_function(_ASKED, arg=[2 * n - 1], polling=20, timeout=15_000)
+        except Exception:
+            turn.resent = True
+            await box.fill(question)
+            await box.press("Enter")
         await page.wait_for_function(
             _LAST_ANSWER_TEXT, arg=[2 * n], polling=20, timeout=STEP_TIMEOUT_MS
         )
@@ -187,7 +198,8 @@ async def _ask(page: Any, run: UiRun, user: int, question: str, n: int) -> Turn:
             turn.error = await message.locator("[data-testid=stAlert]").first.inner_text()
         answer = message.locator(".msrag-answer")
         turn.answer = await answer.first.inner_text() if await answer.count() else ""
-        heads = await message.locator(".msrag-source-head, .msrag-source-meta").all_inner_texts()
+        # text_content: uncited sources sit in a collapsed expander (not rendered as text)
+        heads = await message.locator(".msrag-source-head, .msrag-source-meta").all_text_contents()
         turn.sources = " | ".join(heads)
         sidebar = await page.get_by_test_id("stSidebar").inner_text()
         turn.stages = {k: float(v.replace(",", "")) for k, v in _STAGE.findall(sidebar)}
@@ -197,44 +209,54 @@ async def _ask(page: Any, run: UiRun, user: int, question: str, n: int) -> Turn:
     return turn
 
 
-async def _user(browser: Any, run: UiRun, user: int, deadline: float) -> None:
+async def _new_chat(page: Any) -> None:
+    """The sidebar's "New chat": the same session, an empty conversation."""
+    await page.get_by_role("button", name="New chat").click()
+    await page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stChatMessage]')"
+        " && !document.querySelector('[data-testid=stStatusWidget]')",
+        polling=50,
+    )
+
+
+async def _user(browser: Any, run: UiRun, user: int, page: Any, deadline: float) -> None:
+    """Conversations back to back in one browser session: a question, its follow-up (and, once
+    the upload is done, first a question about the new document), then "New chat"."""
     rng = random.Random(user)
     asked_upload = False
     while time.monotonic() < deadline:
-        opened = time.monotonic()
+        first, follow = CONVERSATIONS[rng.randrange(len(CONVERSATIONS))]
+        questions = [first, follow]
+        if run.uploaded.is_set() and run.upload.get("ok") and not asked_upload:
+            questions.insert(0, UPLOAD_QUESTION)
+            asked_upload = True
+        stuck = False
+        for n, question in enumerate(questions, start=1):
+            if time.monotonic() >= deadline:
+                break
+            turn = await _ask(page, run, user, question, n)
+            stuck = turn.error is not None and turn.full_s is None
+            if stuck:
+                break
         try:
-            page = await _open_page(browser, run.url)
-        except Exception as exc:  # the page did not load: an error a user would see
-            turn = Turn(user=user, question="(open the page)", started=opened)
-            turn.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-            run.turns.append(turn)
-            continue
-        run.page_loads.append(time.monotonic() - opened)
-        try:
-            first, follow = CONVERSATIONS[rng.randrange(len(CONVERSATIONS))]
-            questions = [first, follow]
-            if run.uploaded.is_set() and not asked_upload:
-                questions.insert(0, UPLOAD_QUESTION)
-                asked_upload = True
-            for n, question in enumerate(questions, start=1):
-                if time.monotonic() >= deadline:
-                    break
-                turn = await _ask(page, run, user, question, n)
-                if turn.error and turn.full_s is None:
-                    break  # the page is stuck: a new session
-        finally:
+            if stuck:
+                raise RuntimeError("stuck")
+            await _new_chat(page)
+        except Exception:  # a stuck page: reload it, as a user would (a new session)
             await page.context.close()
+            opened = time.monotonic()
+            page = await _open_page(browser, run.url)
+            run.page_loads.append(time.monotonic() - opened)
+    await page.context.close()
 
 
-async def _uploader(browser: Any, run: UiRun, folder: Path) -> None:
+async def _uploader(run: UiRun, page: Any, folder: Path) -> None:
     assert run.upload_at is not None
     await asyncio.sleep(run.upload_at)
     file = folder / UPLOAD_NAME
     file.write_text(UPLOAD_TEXT)
     t0 = time.monotonic()
-    page = None
     try:
-        page = await _open_page(browser, run.url)
         picker = page.locator("[data-testid=stFileUploader] input[type=file]")
         await picker.set_input_files(str(file))
         await page.get_by_role("button", name="Add to the store").click()
@@ -244,8 +266,7 @@ async def _uploader(browser: Any, run: UiRun, folder: Path) -> None:
         run.upload = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     finally:
         run.uploaded.set()
-        if page is not None:
-            await page.context.close()
+        await page.context.close()
 
 
 async def _sample_rss(pid: int, run: UiRun, stop: asyncio.Event) -> None:
@@ -269,13 +290,19 @@ async def _drive(run: UiRun, pid: int, folder: Path) -> float:
             await _ask(page, run, -1, CONVERSATIONS[0][0], 1)
             await page.context.close()
             run.turns.clear()
+            # every user's page is open before the clock starts (page loads are timed apart)
+            pages = []
+            for _ in range(run.users + (run.upload_at is not None)):
+                opened = time.monotonic()
+                pages.append(await _open_page(browser, run.url))
+                run.page_loads.append(time.monotonic() - opened)
             stop = asyncio.Event()
             sampler = asyncio.create_task(_sample_rss(pid, run, stop))
             started = time.monotonic()
             deadline = started + run.seconds
-            tasks = [_user(browser, run, u, deadline) for u in range(run.users)]
+            tasks = [_user(browser, run, u, pages[u], deadline) for u in range(run.users)]
             if run.upload_at is not None:
-                tasks.append(_uploader(browser, run, folder))
+                tasks.append(_uploader(run, pages[-1], folder))
             # bounded: every step has its own timeout; the whole run one more
             await asyncio.wait_for(
                 asyncio.gather(*tasks), timeout=run.seconds + 3 * STEP_TIMEOUT_MS / 1000
@@ -395,6 +422,7 @@ def _ui_report(run: UiRun, elapsed: float, server_log: str) -> dict:
         "full_answer_ms": summary([t.full_s * 1000 for t in done if t.full_s]),
         "stages_ms": {k: summary(v) for k, v in stages.items()},
         "page_load_ms": summary([s * 1000 for s in run.page_loads]),
+        "lost_key_presses": sum(t.resent for t in run.turns),
         "errors": errors,
         "server_tracebacks": server_log.count("Traceback"),
         "rss_mb": {
@@ -415,6 +443,7 @@ def _ui_report(run: UiRun, elapsed: float, server_log: str) -> dict:
                 "first_text_ms": round(t.first_text_s * 1000) if t.first_text_s else None,
                 "full_ms": round(t.full_s * 1000) if t.full_s else None,
                 "error": t.error,
+                "resent": t.resent,
             }
             for t in run.turns
         ],
