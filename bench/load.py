@@ -59,6 +59,8 @@ CHROMIUM = Path("/usr/lib/chromium/chromium")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # several tabs at once outgrow a container's small /dev/shm: renderers crash without this
+    "--disable-dev-shm-usage",
 ]  # fmt: skip
 STEP_TIMEOUT_MS = 90_000  # one question, under load, at most
 THINK_S = 0.5  # a user reads before typing the next question
@@ -155,6 +157,7 @@ class UiRun:
     turns: list[Turn] = field(default_factory=list)
     rss: list[tuple[float, float]] = field(default_factory=list)
     page_loads: list[float] = field(default_factory=list)  # seconds to a usable page
+    open_errors: list[str] = field(default_factory=list)  # pages that failed to load
     upload: dict[str, Any] = field(default_factory=dict)
     uploaded: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -294,7 +297,11 @@ async def _drive(run: UiRun, pid: int, folder: Path) -> float:
             pages = []
             for _ in range(run.users + (run.upload_at is not None)):
                 opened = time.monotonic()
-                pages.append(await _open_page(browser, run.url))
+                try:
+                    pages.append(await _open_page(browser, run.url))
+                except Exception as exc:  # counted, then one more try
+                    run.open_errors.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+                    pages.append(await _open_page(browser, run.url))
                 run.page_loads.append(time.monotonic() - opened)
             stop = asyncio.Event()
             sampler = asyncio.create_task(_sample_rss(pid, run, stop))
@@ -423,6 +430,7 @@ def _ui_report(run: UiRun, elapsed: float, server_log: str) -> dict:
         "stages_ms": {k: summary(v) for k, v in stages.items()},
         "page_load_ms": summary([s * 1000 for s in run.page_loads]),
         "lost_key_presses": sum(t.resent for t in run.turns),
+        "page_open_errors": run.open_errors,
         "errors": errors,
         "server_tracebacks": server_log.count("Traceback"),
         "rss_mb": {
