@@ -63,7 +63,9 @@ def _query_tokens(model: Colbert, encoders: Encoders, query: str) -> tuple[np.nd
     assert vectors is not None
     encoding = model.query_tokenizer.encode(query)  # type: ignore[union-attr]
     positions = _positions(len(vectors), len(encoding.tokens))
-    names = ["[marker]" if p is None else encoding.tokens[p] for p in positions]
+    # fastembed inserts ColBERT's query marker ([unused0] in the vocabulary): name it as the
+    # ColBERT paper does, so the alignment table reads "[Q]" rather than a vocabulary slot
+    names = ["[Q]" if p is None else encoding.tokens[p] for p in positions]
     return vectors, names
 
 

@@ -157,7 +157,7 @@ class TestMarkersAndQueryExpansion:
         encoders = named_encoders
         matches = align(encoders, QUESTION, BIRTH)
         names = [m.query_token for m in matches]
-        assert names[:2] == ["[CLS]", "[marker]"] and names.count("[MASK]") >= 20
+        assert names[:2] == ["[CLS]", "[Q]"] and names.count("[MASK]") >= 20
         born = next(m for m in matches if m.query_token == "born")
         assert BIRTH[born.start : born.end] == "born"
         query = encoders.encode_query(QUESTION, dense=False, sparse=False).colbert
@@ -202,8 +202,8 @@ def test_ingest_search_status_ask_with_default_settings(hub_cache: Path, tmp_pat
 def test_the_pages_alignment_view_with_default_models(
     hub_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The browser chat on the default names: the 'Why this passage' view lists the marker and
-    [MASK] query tokens in its table but never shades passage text for them."""
+    """The browser chat on the default names: the 'Why this passage' view lists the query marker
+    [Q] and the [MASK] expansion tokens in its table but never shades passage text for them."""
     monkeypatch.chdir(tmp_path)
     for name, value in offline_env(hub_cache).items():
         monkeypatch.setenv(name, value)
@@ -221,8 +221,8 @@ def test_the_pages_alignment_view_with_default_models(
 
     table = at.dataframe[0].value
     tokens = list(table["query token"])
-    assert tokens[1] == "[marker]" and "[MASK]" in tokens
+    assert tokens[1] == "[Q]" and "[MASK]" in tokens
     heat = next(m.value for m in at.markdown if "msrag-why" in m.value)
     shaded = re.findall(r'title="([^"]*) · [0-9.]+"', heat)
-    assert shaded and not {"[MASK]", "[marker]", "[CLS]", "[SEP]"} & set(shaded)
+    assert shaded and not {"[MASK]", "[Q]", "[CLS]", "[SEP]"} & set(shaded)
     assert "born" in shaded
