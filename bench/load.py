@@ -12,7 +12,7 @@
    questions/s, time to first answer text and to the full answer (sources drawn) as the browser
    sees them, the stage times the page reports, errors (must be 0), and the UI process's RSS once
    a second (must plateau). `--upload-at S`: S seconds in, a further browser context uploads a new
-   document through the sidebar while the users chat; every user's next question is about it,
+   document on the Documents page while the users chat; every user's next question is about it,
    and its answer must cite it.
 2. **Threads** (`--thread-seconds`): 8 threads calling `Assistant.ask` and
    `MultiStageRetriever.aretrieve` on one shared retriever, against the answers to the same
@@ -180,6 +180,8 @@ async def _ask(page: Any, run: UiRun, user: int, question: str, n: int) -> Turn:
     turn = Turn(user=user, question=question, started=time.monotonic())
     try:
         await asyncio.sleep(THINK_S)
+        # count what the page shows now rather than trusting the conversation to be as we left it
+        n = await page.locator("[data-testid=stChatMessage]").count() // 2 + 1
         box = page.get_by_test_id("stChatInputTextArea")
         await box.fill(question)
         await box.press("Enter")
@@ -260,6 +262,8 @@ async def _uploader(run: UiRun, page: Any, folder: Path) -> None:
     file.write_text(UPLOAD_TEXT)
     t0 = time.monotonic()
     try:
+        # uploads live on the Documents page: switch to it in the same session, as a user does
+        await page.get_by_test_id("stSidebarNavLink").filter(has_text="Documents").first.click()
         picker = page.locator("[data-testid=stFileUploader] input[type=file]")
         await picker.set_input_files(str(file))
         await page.get_by_role("button", name="Add to the store").click()
