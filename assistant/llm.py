@@ -85,10 +85,17 @@ class LLMStream:
                         yield content
                     if choice.finish_reason:
                         self.finish_reason = choice.finish_reason
+        except openai.APITimeoutError as exc:
+            # `llm_timeout` is httpx's read timeout: the longest silence between two reads.
+            if self.chunks:
+                raise self._client.stalled() from None
+            raise self._client.translate(exc, retries=0) from None
         except openai.APIError as exc:
             if self.chunks:
                 raise self._client.broken(exc) from None
             raise self._client.translate(exc, retries=0) from None
+        except ValueError:  # an event that is not JSON: the client's SSE decoder gives up
+            raise self._client.malformed(partial=bool(self.chunks)) from None
         finally:
             close = getattr(self._raw, "close", None)
             if close is not None:
@@ -295,6 +302,23 @@ class LLMClient:
             "stream",
             f"The connection to the language model at {self.base_url} broke in the middle of the "
             f"answer: the partial answer is kept; ask again for a complete one.",
+        )
+
+    def stalled(self) -> LLMError:
+        return LLMError(
+            "stream",
+            f"The language model at {self.base_url} sent nothing for "
+            f"{self.settings.llm_timeout:g} s in the middle of the answer: the partial answer is "
+            f"kept; ask again, or raise MSRAG_LLM_TIMEOUT if the server is just slow.",
+        )
+
+    def malformed(self, *, partial: bool) -> LLMError:
+        kept = "the partial answer is kept" if partial else "no answer arrived"
+        return LLMError(
+            "stream" if partial else "protocol",
+            f"The language model server at {self.base_url} sent a malformed stream event: "
+            f"{kept}; ask again, and check that OPENAI_BASE_URL points to an OpenAI-compatible "
+            f"chat server.",
         )
 
     def _not_found(self, exc: openai.NotFoundError) -> tuple[str, str]:

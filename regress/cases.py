@@ -223,6 +223,15 @@ def load_suite(path: Path | str) -> Suite:
 def load_suite_text(text: str, name: str = "<cases>") -> Suite:
     """Validate case-file text; `name` is used in error messages."""
     try:
+        return _load_suite_text(text, name)
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise CaseFileError(
+            name, [(None, "the YAML nests too deeply: flatten its lists and mappings")]
+        ) from None
+
+
+def _load_suite_text(text: str, name: str) -> Suite:
+    try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise CaseFileError(name, [_yaml_problem(exc)]) from None

@@ -45,6 +45,8 @@ _EXPORTS = {
             "ModelUnavailableError",
             "StoreUnavailableError",
             "StoreLockedError",
+            "StoreFullError",
+            "StoreCorruptError",
             "LayoutMismatchError",
             "QueryTooLongError",
         ),

@@ -48,6 +48,14 @@ class StoreLockedError(StoreUnavailableError):
     """Another process holds the embedded store's directory."""
 
 
+class StoreFullError(StoreUnavailableError):
+    """The disk holding the embedded store is (nearly) full: it was not written."""
+
+
+class StoreCorruptError(StoreUnavailableError):
+    """The embedded store's files are damaged: it is not used, so it never gives wrong results."""
+
+
 class LayoutMismatchError(RetrievalError):
     """The collection was created with a different layout (models, dims, optimizations)."""
 

@@ -5,6 +5,8 @@ Every point id is derived from source + chunk index + chunk text, and every poin
 *done* when the store holds `chunk_count` points with its source and file hash. A changed file is
 written first (new version upserted) and its old version deleted only afterwards, so a run killed
 at any moment leaves the old version, the new one, or both, and the next run finishes the job.
+A version's chunks are written with `state="pending"`, which every query excludes, and marked
+`"complete"` once all of them are stored: search never sees half a document.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from retrieval.loaders import (
 )
 from retrieval.settings import Settings
 from retrieval.stores.base import Store
-from retrieval.types import Chunk, ChunkVectors, Filter
+from retrieval.types import COMPLETE, PENDING, Chunk, ChunkVectors, Filter
 
 Status = Literal["ingested", "unchanged", "skipped", "failed", "pruned"]
 
@@ -137,6 +139,10 @@ def ingest(
     results: dict[str, FileResult] = {}
 
     def finalize(source: str, file_hash: str) -> None:
+        # Visible from here on; the old version goes after, so search never lacks the file.
+        store.set_payload(
+            Filter(must={"source": source, "file_hash": file_hash}), {"state": COMPLETE}
+        )
         if set(stored.get(source, {})) - {file_hash}:
             _delete_other_versions(store, source, file_hash)
         results[source].status = "ingested"
@@ -156,6 +162,11 @@ def ingest(
             versions = stored.get(source, {})
             if file_hash in versions and versions[file_hash].complete:
                 result.status, result.chunks = "unchanged", versions[file_hash].chunk_count
+                if versions[file_hash].pending:  # a run stopped before marking it complete
+                    store.set_payload(
+                        Filter(must={"source": source, "file_hash": file_hash}),
+                        {"state": COMPLETE},
+                    )
                 if len(versions) > 1:  # a run stopped between writing this version and cleaning up
                     _delete_other_versions(store, source, file_hash)
                 continue
@@ -173,7 +184,8 @@ def ingest(
         results[source] = result
         # Resuming: chunks an interrupted run already stored for this version are not redone.
         done = versions[file_hash].ids if file_hash in versions else set()
-        missing_chunks = [c for c in chunks if c.id not in done]
+        # Written hidden (PENDING) until every chunk of this version is stored.
+        missing_chunks = [replace(c, state=PENDING) for c in chunks if c.id not in done]
         remaining[source] = len(missing_chunks)
         to_write.extend(missing_chunks)
         if not missing_chunks:
@@ -298,6 +310,7 @@ def _char_counts(chunks: Sequence[Chunk]) -> list[int]:
 class _Version:
     chunk_count: int = 0
     ids: set[str] = field(default_factory=set)
+    pending: bool = False  # some points still hidden from search
 
     @property
     def points(self) -> int:
@@ -311,13 +324,14 @@ class _Version:
 def _stored_versions(store: Store) -> dict[str, dict[str, _Version]]:
     """source → file_hash → stored point ids and points expected, from one scroll."""
     versions: dict[str, dict[str, _Version]] = defaultdict(dict)
-    for point_id, payload in store.scroll_payloads(["source", "file_hash", "chunk_count"]):
+    for point_id, payload in store.scroll_payloads(["source", "file_hash", "chunk_count", "state"]):
         source, file_hash = payload.get("source"), payload.get("file_hash")
         if not isinstance(source, str) or not isinstance(file_hash, str):
             continue  # not a point ingest wrote (e.g. a BEIR passage): never ours to manage
         version = versions[source].setdefault(file_hash, _Version())
         version.ids.add(point_id)
         version.chunk_count = int(payload.get("chunk_count") or 0)
+        version.pending = version.pending or payload.get("state") == PENDING
     return dict(versions)
 
 

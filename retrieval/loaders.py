@@ -300,10 +300,23 @@ class _TextBuilder:
         return "".join(self.parts)
 
 
-def _walk_html(node: object, out: _TextBuilder, preformatted: bool = False) -> None:
+_BLOCK_END = object()  # marks where a block element's children end in `_walk_html`'s stack
+
+
+def _walk_html(root: object, out: _TextBuilder) -> None:
+    """Depth-first over the tree with an explicit stack: hostile pages nest tags tens of
+    thousands deep, which a recursive walk turns into a `RecursionError`."""
     from bs4.element import Comment, NavigableString, Tag
 
-    for child in node.children:  # type: ignore[attr-defined]
+    stack: list[tuple[object, bool]] = [
+        (c, False)
+        for c in reversed(list(root.children))  # type: ignore[attr-defined]
+    ]
+    while stack:
+        child, preformatted = stack.pop()
+        if child is _BLOCK_END:
+            out.block_break()
+            continue
         if isinstance(child, Comment):
             continue
         if isinstance(child, NavigableString):
@@ -323,15 +336,15 @@ def _walk_html(node: object, out: _TextBuilder, preformatted: bool = False) -> N
         block = name in _BLOCK_TAGS
         if block:
             out.block_break()
+            stack.append((_BLOCK_END, preformatted))
         if name in _HEADING_TAGS:
             heading = " ".join(child.get_text(" ").split())
             if heading:
                 # The heading's first character lands after the pending paragraph break.
                 start = out.length + (2 if out.pending_break else 0)
                 out.sections.append(Section(char_start=start, heading=heading))
-        _walk_html(child, out, preformatted or name == "pre")
-        if block:
-            out.block_break()
+        inner = preformatted or name == "pre"
+        stack.extend((c, inner) for c in reversed(list(child.children)))
 
 
 def _parse_html(markup: str) -> tuple[str, str | None, list[Section]]:

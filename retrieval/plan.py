@@ -18,7 +18,7 @@ import numpy as np
 from retrieval.errors import RetrievalError
 from retrieval.modes import mode_spec
 from retrieval.schema import BM25, COLBERT, DENSE, MUVERA, Layout
-from retrieval.types import ChunkVectors, Filter, QueryPlan, SparseVector
+from retrieval.types import PENDING, ChunkVectors, Filter, QueryPlan, SparseVector
 
 VectorKind = Literal["dense", "sparse", "multivector"]
 QueryVector = list[float] | list[list[float]] | SparseVector
@@ -95,12 +95,21 @@ def render(plan: QueryPlan, layout: Layout) -> Stage:
     return spec.tree(_Stages(plan, layout), plan.top_k, plan.prefetch_limit)
 
 
+def visible(filter: Filter | None) -> Filter:
+    """`filter`, and never a chunk of a document ingest is still writing (every stage applies
+    it, so a half-stored document cannot reach a prefetch, a rerank or an answer)."""
+    base = filter or Filter()
+    if base.must_not.get("state") == PENDING:
+        return base
+    return Filter(must=dict(base.must), must_not={**base.must_not, "state": PENDING})
+
+
 class _Stages:
     """The stages of one plan's tree: every one carries the plan's filter, so a filter holds on
     every prefetch and on the final stage alike."""
 
     def __init__(self, plan: QueryPlan, layout: Layout) -> None:
-        self.plan, self.layout, self.filter = plan, layout, plan.filter or None
+        self.plan, self.layout, self.filter = plan, layout, visible(plan.filter)
 
     def dense(self, limit: int) -> Stage:
         return Stage(

@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("QDRANT_API_KEY", "MSRAG_QDRANT_API_KEY")
     )
+    qdrant_retries: int = Field(
+        3, ge=0, le=10, description="Retries of a Qdrant server call that could not connect."
+    )
+    qdrant_backoff_s: float = Field(
+        0.5, ge=0, le=30, description="First retry delay; doubles per retry (at most 8 s)."
+    )
+    min_free_mb: float = Field(
+        256.0,
+        ge=0,
+        description="The embedded store opens and writes only with this much free disk (0 = off).",
+    )
 
     # Applied when msrag creates a collection on a Qdrant server or cluster (the embedded store
     # is one shard on one machine); unset = the server's default. Not part of the layout: they

@@ -24,11 +24,16 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "page",
     "heading",
     "file_hash",
+    "state",
 )
 # Per-document facts repeated on each of its chunks, for the document library (`library.py`).
 # Kept apart from PAYLOAD_FIELDS: `ingested_at` differs between two ingests of the same file, and
 # every other field describes the chunk's content. Points stored before these existed lack them.
 DOCUMENT_FIELDS: tuple[str, ...] = ("size_bytes", "page_count", "ingested_at")
+# `state` of a chunk ingest is still writing: hidden from every query until the whole document
+# version is stored (then "complete"). Points without a state (older stores) are visible.
+PENDING = "pending"
+COMPLETE = "complete"
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Chunk:
     size_bytes: int | None = None  # the file's size
     page_count: int | None = None  # pages of a PDF; None for files without pages
     ingested_at: str | None = None  # ISO 8601 UTC, when this version was stored
+    state: str | None = None  # PENDING while ingest writes its document, then COMPLETE
 
     def payload(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in PAYLOAD_FIELDS + DOCUMENT_FIELDS}

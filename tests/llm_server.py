@@ -17,6 +17,10 @@ Steps:
 - `Break(text, after=n)`: stream `n` chunks, then drop the connection mid-body.
 - `Cut(text, after=n)`: stream `n` chunks, then end the body cleanly without a finish_reason
   or `[DONE]` (a proxy that cut the stream).
+- `Stall(text, after=n, seconds=s)`: stream `n` chunks, then send nothing for `s` seconds with
+  the connection open (a server that hangs mid-answer), then close it.
+- `Malformed(text, after=n, event=…)`: stream `n` chunks, then one event that is not valid SSE
+  JSON, then the rest of the answer as usual.
 
 Faults that are not scripted: requests for a model not in `models` get a 404
 `model_not_found`; with `api_key=` set, requests without `Authorization: Bearer <key>` get a 401
@@ -78,7 +82,21 @@ class Cut:
     chunks: tuple[str, ...] | None = None
 
 
-Step = Reply | Fault | Hang | Break | Cut
+@dataclass(frozen=True)
+class Stall:
+    text: str
+    after: int = 2
+    seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Malformed:
+    text: str
+    after: int = 2
+    event: bytes = b'data: {"choices": [{"delta": {"content": "oops"\n\n'
+
+
+Step = Reply | Fault | Hang | Break | Cut | Stall | Malformed
 
 
 @dataclass
@@ -255,6 +273,23 @@ class _Handler(BaseHTTPRequestHandler):
             if self.state._stopping.wait(step.seconds):
                 return
             self._respond(step.then, body)
+        elif isinstance(step, Stall):
+            self._start_stream()
+            for piece in Reply(step.text).pieces()[: step.after]:
+                self._event(_chunk(model, piece, None))
+            self.state._stopping.wait(step.seconds)
+            self.close_connection = True
+        elif isinstance(step, Malformed):
+            pieces = Reply(step.text).pieces()
+            self._start_stream()
+            for piece in pieces[: step.after]:
+                self._event(_chunk(model, piece, None))
+            self._chunk(step.event)
+            for piece in pieces[step.after :]:
+                self._event(_chunk(model, piece, None))
+            self._event(_chunk(model, None, "stop"))
+            self._chunk(b"data: [DONE]\n\n")
+            self._end_chunked()
         elif isinstance(step, (Break, Cut)):
             pieces = list(step.chunks) if step.chunks else Reply(step.text).pieces()
             self._start_stream()

@@ -26,6 +26,7 @@ from retrieval.stores.base import Store
 # What the upload widget accepts (the loaders' types, without the dot).
 UPLOAD_TYPES: tuple[str, ...] = tuple(sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES))
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
+_MAX_NAME_BYTES = 200  # file systems allow 255; room left for a temporary suffix
 
 Progress = Callable[[int, int, str], None]  # (files done, files in total, current file name)
 
@@ -35,10 +36,17 @@ def upload_dir(settings: Settings) -> Path:
 
 
 def safe_name(name: str) -> str:
-    """The uploaded file's own name, stripped of any directory part and odd characters."""
+    """The uploaded file's own name, stripped of any directory part and odd characters, and
+    short enough for any file system (255 bytes) with its type kept."""
     base = Path(name.replace("\\", "/")).name
     cleaned = _UNSAFE.sub("_", base).strip(" .")
-    return cleaned or "upload.txt"
+    if len(cleaned.encode("utf-8")) > _MAX_NAME_BYTES:
+        path = Path(cleaned)
+        suffix = path.suffix if len(path.suffix) <= 10 else ""
+        room = _MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+        stem = cleaned[: len(cleaned) - len(suffix)].encode("utf-8")[:room]
+        cleaned = stem.decode("utf-8", errors="ignore").strip(" .") + suffix
+    return cleaned if cleaned.strip(" .") else "upload.txt"
 
 
 def ingest_uploads(

@@ -22,6 +22,10 @@ class Store(Protocol):
         """Delete every point matching the filter."""
         ...
 
+    def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
+        """Set these payload keys on every point matching the filter, durably."""
+        ...
+
     def query(self, plan: QueryPlan) -> list[Passage]:
         """Run the plan as ONE universal query; passages best first, `rank` from 1."""
         ...

@@ -13,13 +13,20 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
 
-from retrieval.errors import StoreLockedError, StoreUnavailableError
+from retrieval.errors import (
+    RetrievalError,
+    StoreCorruptError,
+    StoreFullError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
 from retrieval.plan import Stage, render, stored_vectors
 from retrieval.schema import (
     BM25,
@@ -31,6 +38,8 @@ from retrieval.schema import (
     Layout,
 )
 from retrieval.settings import Settings
+from retrieval.stores.disk_space import ensure_free_space
+from retrieval.stores.folder_lock import FolderLock
 from retrieval.types import (
     Chunk,
     ChunkVectors,
@@ -42,7 +51,11 @@ from retrieval.types import (
 )
 
 LAYOUT_FILE = "msrag-layout.json"
+# {"clean": bool, "points": int}: the point count at the last clean close, checked on open.
+STATE_FILE = "msrag-state.json"
 FLUSH_INTERVAL = 5.0  # seconds between segment syncs during a stream of upserts
+# Opening a store creates ~100 MB of mapped segment files; a full disk under them is a SIGBUS.
+DEFAULT_MIN_FREE_MB = 256.0
 _SCROLL_PAGE = 512
 _FACET_PAGE = 10_000  # values per facet request; raised until every value fits
 _DATATYPES = {
@@ -60,17 +73,42 @@ class EdgeStore:
         store.query(QueryPlan("hybrid+colbert", query_vectors, top_k=5))
         store.close()
 
-    Only one process can hold the folder: a second one gets `StoreLockedError`.
+    Only one process can hold the folder: a second one gets `StoreLockedError`. Opening and
+    every write need `min_free_mb` free on the disk, else `StoreFullError` (see `disk_space`).
     """
 
-    def __init__(self, path: Path, layout: Layout) -> None:
+    def __init__(
+        self, path: Path, layout: Layout, *, min_free_mb: float = DEFAULT_MIN_FREE_MB
+    ) -> None:
         self.path = Path(path)
         self.layout = layout
+        self.min_free_mb = min_free_mb
+        self._shard: qe.EdgeShard = None  # type: ignore[assignment]  # set by the open below
+        # Ours before the engine's: a refused open must not touch the holder's files.
+        self._lock = FolderLock(self.path)
+        self._lock.acquire()
+        try:
+            ensure_free_space(self.path, min_free_mb)
+            self._open_or_create(layout)
+        except BaseException:
+            shard, self._shard = self._shard, None  # type: ignore[assignment]
+            try:
+                if shard is not None:
+                    shard.close()
+            except Exception:  # the first failure is the one to report
+                pass
+            finally:
+                self._lock.release()
+            raise
+        self._last_flush = time.monotonic()
+
+    def _open_or_create(self, layout: Layout) -> None:
         layout_file = self.path / LAYOUT_FILE
         if layout_file.exists():
             stored = _read_layout(layout_file)
             stored.check_compatible(layout, str(self.path))
             self._shard = _open(self.path, lambda: qe.EdgeShard.load(str(self.path)))
+            self._check_integrity()
             self._ensure_integer_indexes()
         else:
             if (self.path / "segments").exists():
@@ -91,10 +129,32 @@ class EdgeStore:
             self._ensure_integer_indexes()
             self._shard.flush()
             # Written last and atomically: a folder with the file always holds a complete shard.
-            tmp = layout_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(layout.to_dict(), indent=2))
-            os.replace(tmp, layout_file)
-        self._last_flush = time.monotonic()
+            _write_json(layout_file, layout.to_dict())
+        # Until a clean close says otherwise, the count may legitimately change (WAL replay).
+        _write_json(self.path / STATE_FILE, {"clean": False})
+
+    def _check_integrity(self) -> None:
+        """After a clean close the engine must load exactly the points it closed with.
+
+        A damaged segment file can make qdrant-edge load silently fewer points (seen with a
+        truncated id tracker: 154 of 300, and wrong rankings); refusing such a store is the only
+        way to never answer from it. After a crash the WAL replay may change the count, so
+        the check applies only when the last close was clean.
+        """
+        state_file = self.path / STATE_FILE
+        try:
+            state = json.loads(state_file.read_text()) if state_file.exists() else {}
+        except (OSError, ValueError):
+            state = {}
+        if state.get("clean") and isinstance(state.get("points"), int):
+            loaded = self.count()
+            if loaded != state["points"]:
+                raise StoreCorruptError(
+                    _damaged(
+                        self.path,
+                        f"{loaded} points loaded, {state['points']} stored at the last close",
+                    )
+                )
 
     def _ensure_integer_indexes(self) -> None:
         have = set(self._shard.info().payload_schema or {})
@@ -106,7 +166,7 @@ class EdgeStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, layout: Layout) -> EdgeStore:
-        return cls(settings.store_path, layout)
+        return cls(settings.store_path, layout, min_free_mb=settings.min_free_mb)
 
     @staticmethod
     def read_layout(path: Path) -> Layout | None:
@@ -115,9 +175,16 @@ class EdgeStore:
         return _read_layout(file) if file.exists() else None
 
     def drop(self) -> None:
-        """Close the shard and delete its folder (`msrag reindex` rebuilds it from its text)."""
-        self.close()
-        shutil.rmtree(self.path)
+        """Close the shard and delete its folder (`msrag reindex` rebuilds it from its text).
+
+        The folder lock is held until the folder is gone: no other process can open it midway.
+        """
+        lock, self._lock = self._lock, FolderLock(self.path)  # close() releases a fresh one
+        try:
+            self.close()
+            shutil.rmtree(self.path)
+        finally:
+            lock.release()
 
     # --- writes -----------------------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:
@@ -133,35 +200,54 @@ class EdgeStore:
         # process (tested with kill -9). flush() also syncs the segments, for power loss; it
         # costs ~0.3 s (fsync), which per batch made ingest 20x slower, so it runs at most
         # every FLUSH_INTERVAL seconds and on close.
-        self._shard.update(qe.UpdateOperation.upsert_points(points))
+        ensure_free_space(self.path, self.min_free_mb)
+        with self._engine():
+            self._shard.update(qe.UpdateOperation.upsert_points(points))
         self._flush(force=False)
 
     def upsert_points(self, points: Sequence[StoredPoint]) -> None:
         if not points:
             return
-        self._shard.update(
-            qe.UpdateOperation.upsert_points(
-                [qe.Point(p.id, _edge_vectors(p.vectors), p.payload) for p in points]
+        ensure_free_space(self.path, self.min_free_mb)
+        with self._engine():
+            self._shard.update(
+                qe.UpdateOperation.upsert_points(
+                    [qe.Point(p.id, _edge_vectors(p.vectors), p.payload) for p in points]
+                )
             )
-        )
         self._flush(force=False)
 
     def delete(self, filter: Filter) -> None:
         if not filter:
             raise ValueError("delete() needs a non-empty filter; refusing to delete everything.")
+        ensure_free_space(self.path, self.min_free_mb)
         flt = _filter(filter)
         assert flt is not None  # non-empty, checked above
-        self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+        with self._engine():
+            self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+        self._flush(force=False)
+
+    def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
+        if not filter:
+            raise ValueError("set_payload() needs a non-empty filter.")
+        flt = _filter(filter)
+        assert flt is not None  # non-empty, checked above
+        ensure_free_space(self.path, self.min_free_mb)
+        with self._engine():
+            self._shard.update(qe.UpdateOperation.set_payload_by_filter(flt, dict(values)))
         self._flush(force=False)
 
     def optimize(self) -> None:
-        self._shard.optimize()
+        ensure_free_space(self.path, self.min_free_mb)
+        with self._engine():
+            self._shard.optimize()
         self._flush(force=True)
 
     def _flush(self, *, force: bool) -> None:
         now = time.monotonic()
         if force or now - self._last_flush >= FLUSH_INTERVAL:
-            self._shard.flush()
+            with self._engine():
+                self._shard.flush()
             self._last_flush = time.monotonic()
 
     # --- reads ------------------------------------------------------------------------------
@@ -176,7 +262,8 @@ class EdgeStore:
             with_payload=True,
             with_vector=[COLBERT] if plan.with_vectors else False,
         )
-        hits = self._shard.query(request)
+        with self._engine():
+            hits = self._shard.query(request)
         return [
             Passage.from_payload(
                 str(hit.id),
@@ -190,22 +277,24 @@ class EdgeStore:
         ]
 
     def count(self, filter: Filter | None = None) -> int:
-        return int(self._shard.count(qe.CountRequest(exact=True, filter=_filter(filter))))
+        with self._engine():
+            return int(self._shard.count(qe.CountRequest(exact=True, filter=_filter(filter))))
 
     def scroll_payloads(
         self, fields: Sequence[str], filter: Filter | None = None
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         offset: Any = None
         while True:
-            records, offset = self._shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset,
-                    limit=_SCROLL_PAGE,
-                    filter=_filter(filter),
-                    with_payload=list(fields) if fields else False,
-                    with_vector=False,
+            with self._engine():
+                records, offset = self._shard.scroll(
+                    qe.ScrollRequest(
+                        offset=offset,
+                        limit=_SCROLL_PAGE,
+                        filter=_filter(filter),
+                        with_payload=list(fields) if fields else False,
+                        with_vector=False,
+                    )
                 )
-            )
             for record in records:
                 yield str(record.id), dict(record.payload or {})
             if offset is None:
@@ -214,9 +303,10 @@ class EdgeStore:
     def scroll_points(
         self, limit: int, offset: str | None = None
     ) -> tuple[list[StoredPoint], str | None]:
-        records, next_offset = self._shard.scroll(
-            qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
-        )
+        with self._engine():
+            records, next_offset = self._shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+            )
         points = [
             StoredPoint(str(r.id), dict(r.payload or {}), _stored(_named(r.vector)))
             for r in records
@@ -243,10 +333,29 @@ class EdgeStore:
         return sum(p.stat().st_blocks * 512 for p in self.path.rglob("*") if p.is_file())
 
     def close(self) -> None:
-        shard, self._shard = self._shard, None  # type: ignore[assignment]  # closed: unusable
-        if shard is not None:
-            shard.flush()
-            shard.close()
+        shard = self._shard
+        try:
+            if shard is not None:
+                points = self.count()
+                with self._engine():
+                    shard.flush()
+                    shard.close()
+                self._shard = None  # type: ignore[assignment]  # closed: unusable
+                _write_json(self.path / STATE_FILE, {"clean": True, "points": points})
+        finally:
+            self._shard = None  # type: ignore[assignment]
+            self._lock.release()
+
+    @contextmanager
+    def _engine(self) -> Iterator[None]:
+        """Engine failures (plain `Exception`s, or pyo3 panics, which derive from
+        `BaseException`) become one of our sentences."""
+        try:
+            yield
+        except (KeyboardInterrupt, SystemExit, GeneratorExit, RetrievalError):
+            raise
+        except BaseException as exc:
+            raise _engine_error(self.path, exc) from exc
 
     def __enter__(self) -> EdgeStore:
         return self
@@ -297,17 +406,47 @@ def _open(path: Path, opener: Callable[[], qe.EdgeShard]) -> qe.EdgeShard:
     try:
         shard: qe.EdgeShard = opener()
         return shard
-    except Exception as exc:  # edge raises plain Exception with the Rust error text
-        if "WouldBlock" in str(exc):
-            # The WAL's file lock: another process has the shard open.
-            raise StoreLockedError(
-                f"The store at {path} is in use by another process (e.g. `msrag ui`); stop it "
-                "or set MSRAG_DATA_DIR to another folder."
-            ) from exc
-        raise StoreUnavailableError(
-            f"The embedded store at {path} could not be opened: {exc}. Check the folder's "
-            "permissions and free space, or set MSRAG_DATA_DIR to another folder."
-        ) from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # edge raises Exception with the Rust text, or a pyo3 panic
+        raise _engine_error(path, exc) from exc
+
+
+def _engine_error(path: Path, exc: BaseException) -> RetrievalError:
+    text = str(exc)
+    if "WouldBlock" in text:
+        # The WAL's file lock: another process has the shard open (our own lock normally
+        # refuses it first).
+        return StoreLockedError(
+            f"The store at {path} is in use by another process (e.g. `msrag ui`); stop it "
+            "or set MSRAG_DATA_DIR to another folder."
+        )
+    if "No space left" in text:
+        return StoreFullError(
+            f"The disk holding the store at {path} is full: free some space and run the "
+            "command again; nothing stored so far is lost."
+        )
+    if "Permission denied" in text or "Read-only file system" in text:
+        return StoreUnavailableError(
+            f"The embedded store at {path} is not writable ({text}): make the folder writable "
+            "or set MSRAG_DATA_DIR to another folder."
+        )
+    return StoreCorruptError(_damaged(path, text))
+
+
+def _damaged(path: Path, detail: str) -> str:
+    return (
+        f"The embedded store at {path} is damaged and was not used ({detail}): restore the "
+        "folder from a backup, or move it aside and run `msrag ingest` on your documents "
+        "again (`msrag reindex` cannot help, it reads the store)."
+    )
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically: a reader sees the old file or the new one, never half of it."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
 
 
 # --- plan → edge request -----------------------------------------------------------------------

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -29,6 +29,7 @@ from retrieval.schema import (
     Layout,
 )
 from retrieval.settings import Settings
+from retrieval.stores.retrying import RetryingClient
 from retrieval.types import (
     Chunk,
     ChunkVectors,
@@ -133,8 +134,17 @@ class ServerStore:
         options = CollectionOptions.from_settings(settings)
         if client is not None:
             return cls(client, settings.collection, layout, options=options)
+        # Every call retries while the server is unreachable (bounded: MSRAG_QDRANT_RETRIES).
+        retrying = cast(
+            QdrantClient,
+            RetryingClient(
+                connect(settings),
+                retries=settings.qdrant_retries,
+                backoff_s=settings.qdrant_backoff_s,
+            ),
+        )
         return cls(
-            connect(settings),
+            retrying,
             settings.collection,
             layout,
             url=settings.qdrant_url,
@@ -274,6 +284,14 @@ class ServerStore:
                 points_selector=models.FilterSelector(filter=_required(_filter(filter))),
                 wait=True,
             )
+
+    def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
+        if not filter:
+            raise ValueError("set_payload() needs a non-empty filter.")
+        with self._calls():
+            flt = _filter(filter)
+            assert flt is not None  # non-empty, checked above
+            self.client.set_payload(self.collection, payload=dict(values), points=flt, wait=True)
 
     def optimize(self) -> None:
         """Nothing to do: the server builds its indexes in the background."""

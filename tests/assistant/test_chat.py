@@ -4,6 +4,7 @@ citations as tokens arrive, refusal, the extractive mode, condensing, every LLM 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,17 @@ from assistant.types import (
 )
 from retrieval.errors import QueryTooLongError
 from tests.assistant.conftest import SECRET, StaticRetriever, llm_settings, make_passages
-from tests.llm_server import Break, Cut, Fault, Hang, Reply, ScriptedLLM, closed_port
+from tests.llm_server import (
+    Break,
+    Cut,
+    Fault,
+    Hang,
+    Malformed,
+    Reply,
+    ScriptedLLM,
+    Stall,
+    closed_port,
+)
 
 
 def make(server_url: str | None, tmp_path: Path, passages=None, query_tokens: int = 10, **kw):
@@ -308,6 +319,38 @@ class TestFaults:
         assert answer.error_kind == "stream" and answer.partial
         assert answer.text == "Ada was born in"
         assert "broke in the middle of the answer" in answer.error
+
+    def test_server_hanging_mid_answer_is_cut_at_the_timeout_and_the_next_question_works(
+        self, llm_server, tmp_path
+    ):
+        # The server would stay silent for 60 s with the connection open.
+        llm_server.script(Stall("Ada was born in 1815 [1] in", after=4, seconds=60))
+        bot = make(llm_server.url, tmp_path, llm_timeout=0.5)[0]
+        started = time.monotonic()
+        answer = bot.ask("When was Ada Lovelace born?")
+        assert time.monotonic() - started < 30  # bounded by the timeout, not by the server
+        assert answer.error_kind == "stream" and answer.partial
+        assert answer.text == "Ada was born in"
+        assert "sent nothing for 0.5 s in the middle of the answer" in answer.error
+        assert "MSRAG_LLM_TIMEOUT" in answer.error
+        assert_no_secret(answer)
+        again = bot.ask("When was Ada Lovelace born?")
+        assert again.ok and again.text == "Scripted answer [1]."
+
+    def test_malformed_stream_event_keeps_the_partial_text(self, llm_server, tmp_path):
+        llm_server.script(Malformed("Ada was born in 1815 [1].", after=3))
+        bot = make(llm_server.url, tmp_path)[0]
+        answer = bot.ask("When was Ada Lovelace born?")
+        assert answer.error_kind == "stream" and answer.partial
+        assert answer.text == "Ada was born"
+        assert "sent a malformed stream event: the partial answer is kept" in answer.error
+        assert bot.ask("When was Ada Lovelace born?").ok
+
+    def test_malformed_first_event_is_a_protocol_error(self, llm_server, tmp_path):
+        llm_server.script(Malformed("Ada was born.", after=0))
+        answer = self.ask(llm_server.url, tmp_path)
+        assert answer.error_kind == "protocol" and not answer.partial and answer.text == ""
+        assert "no answer arrived" in answer.error
 
     def test_condense_failure_ends_the_turn_with_the_error(self, llm_server, tmp_path):
         llm_server.script(Fault(401))

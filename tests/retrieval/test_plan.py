@@ -72,13 +72,16 @@ class TestModes:
 
     def test_filter_reaches_every_stage(self) -> None:
         flt = Filter(must={"source": ["a.md", "b.md"]}, must_not={"doc_id": "x"})
+        # ...together with the exclusion of documents ingest is still writing.
+        expected = Filter(must=flt.must, must_not={"doc_id": "x", "state": "pending"})
         for mode in MODES:
             stages = walk(render(plan(mode, filter=flt), LAYOUT))
-            assert all(s.filter == flt for s in stages), mode
+            assert all(s.filter == expected for s in stages), mode
 
-    def test_empty_filter_is_no_filter(self) -> None:
-        stages = walk(render(plan("hybrid", filter=Filter()), LAYOUT))
-        assert all(s.filter is None for s in stages)
+    def test_without_a_filter_every_stage_still_hides_pending_documents(self) -> None:
+        for flt in (None, Filter()):
+            stages = walk(render(plan("hybrid", filter=flt), LAYOUT))
+            assert all(s.filter == Filter(must_not={"state": "pending"}) for s in stages)
 
     def test_quantized_vectors_are_rescored(self) -> None:
         layout = Layout(
