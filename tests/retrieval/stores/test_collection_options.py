@@ -110,6 +110,7 @@ def test_cluster_options_from_settings_reach_create_collection(
         ("source", "keyword"),
         ("doc_id", "keyword"),
         ("file_hash", "keyword"),
+        ("state", "keyword"),  # hides chunks of documents still being ingested
         ("chunk_index", "integer"),  # one row per document in the library (retrieval/library.py)
     ]
 
