@@ -369,7 +369,7 @@ _PAGE_BREAK = "\n\n"
 
 def _parse_pdf(path: Path, data: bytes) -> tuple[str, str | None, list[Section]]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PdfReadError
 
     # pypdf logs every repair it attempts on damaged files; the reason we report is enough.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -384,6 +384,13 @@ def _parse_pdf(path: Path, data: bytes) -> tuple[str, str | None, list[Section]]
         title = meta.title if meta and isinstance(meta.title, str) else None
     except BadFileError:
         raise
+    except DependencyError as e:
+        # A broken install, not a broken file: say which library is missing.
+        raise BadFileError(
+            path,
+            f"PDF needs a missing library ({str(e).strip()[:160]})",
+            "Reinstall multistage-rag so its declared dependencies are present.",
+        ) from None
     except (PdfReadError, Exception) as e:  # pypdf raises many types on damaged input
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BadFileError(path, f"corrupt PDF ({detail[:160]})") from None

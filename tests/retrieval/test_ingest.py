@@ -243,6 +243,37 @@ class TestBadFiles:
         assert stored == set(good)
         assert "7 failed" in report.summary() and "1 skipped" in report.summary()
 
+    def test_owner_password_only_pdf_is_ingested_and_found(
+        self, tmp_path: Path, settings: Settings, store: Store, encoders: Encoders
+    ) -> None:
+        # Anyone may open it (empty user password); AES-256 needs pypdf's crypto extra.
+        from pypdf import PdfWriter
+
+        plain = tmp_path / "plain.pdf"
+        plain.write_bytes(
+            _make_pdf_bytes(["The owner password never stopped a reader of this harbour log."])
+        )
+        writer = PdfWriter(clone_from=str(plain))
+        writer.encrypt(user_password="", owner_password="owner", algorithm="AES-256")
+        locked = tmp_path / "owner_only.pdf"
+        with open(locked, "wb") as fh:
+            writer.write(fh)
+
+        report = ingest([locked], settings, store, encoders, progress=False)
+        assert [(r.status, r.reason) for r in report.files] == [("ingested", None)]
+        texts = [p["text"] for p in snapshot(store).values()]
+        assert any("harbour log" in t for t in texts)
+
+
+def _make_pdf_bytes(pages: list[str]) -> bytes:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_pdf", REPO / "examples" / "make_pdf.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pdf_bytes(pages)
+
 
 # --- kill -9 and resume ------------------------------------------------------------------------
 

@@ -179,6 +179,29 @@ class TestPdf:
         writer.write(buffer)
         assert "Readable by anyone." in load(write(tmp_path / "owner.pdf", buffer.getvalue())).text
 
+    def test_a_missing_crypto_library_is_named_not_called_corrupt(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import pypdf._encryption
+        from pypdf.errors import DependencyError
+
+        path = write(tmp_path / "plain.pdf", make_pdf.pdf_bytes(["Readable by anyone."]))
+        writer = PdfWriter(clone_from=str(path))
+        writer.encrypt(user_password="", owner_password="owner", algorithm="AES-128")
+        buffer = io.BytesIO()
+        writer.write(buffer)
+
+        class NoAES:  # what pypdf falls back to when `cryptography` is not installed
+            def __init__(self, key: bytes) -> None:
+                pass
+
+            def decrypt(self, data: bytes, **kwargs: object) -> bytes:
+                raise DependencyError("cryptography>=3.1 is required for AES algorithm")
+
+        monkeypatch.setattr(pypdf._encryption, "CryptAES", NoAES)
+        reason = reason_of(write(tmp_path / "owner.pdf", buffer.getvalue()))
+        assert reason.startswith("PDF needs a missing library (cryptography")
+
     def test_demo_pdf_has_two_pages(self) -> None:
         doc = load(DEMO_DOCS / "lighthouse_history.pdf")
         assert doc.title == "The Skerryvore Point Lighthouse"
