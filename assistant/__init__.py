@@ -35,7 +35,9 @@ _EXPORTS = {
         ("Answer", "ChatMessage", "CitationEvent", "DoneEvent", "Event", "Source"),
         "types",
     ),
-    **dict.fromkeys(("SourcesEvent", "StageEvent", "TextEvent", "Timings"), "types"),
+    **dict.fromkeys(
+        ("SourcesEvent", "StageEvent", "TextEvent", "Timings", "UNCITED_NOTICE"), "types"
+    ),
 }
 
 
@@ -71,6 +73,7 @@ __all__ = [  # noqa: F822 - provided lazily by __getattr__
     "TextEvent",
     "Timings",
     "TokenCounter",
+    "UNCITED_NOTICE",
     "relevance_of",
     "sentences_by_source",
     "threshold_for",

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from assistant.chat import Assistant
 from assistant.types import (
+    UNCITED_NOTICE,
     Answer,
     ChatMessage,
     CitationEvent,
@@ -94,6 +95,13 @@ def print_outcome(answer: Answer, *, console: Console, err: Console, verbose: bo
         console.print("[bold]Sources[/bold]")
         for source in answer.sources:
             console.print(source_line(source))
+    elif answer.cites_nothing:
+        # on stdout with the answer: whoever reads the answer (or a file of it) sees the warning
+        console.print()
+        console.print(f"[bold yellow]{UNCITED_NOTICE}[/bold yellow]")
+        console.print("[bold]Passages sent[/bold]")
+        for source in answer.uncited:
+            console.print(source_line(source))
     if answer.invalid_citations:
         err.print(
             f"[dim]Removed citation markers that matched no passage: "
@@ -102,7 +110,7 @@ def print_outcome(answer: Answer, *, console: Console, err: Console, verbose: bo
     if verbose:
         if answer.standalone_question != answer.question:
             err.print(f"[dim]Standalone question: {escape(answer.standalone_question)}[/dim]")
-        if answer.uncited:
+        if answer.uncited and not answer.cites_nothing:
             err.print("[dim]Also sent, not cited:[/dim]")
             for source in answer.uncited:
                 err.print(source_line(source, dim=True))

@@ -14,6 +14,9 @@ from retrieval.types import Passage
 
 Role = Literal["user", "assistant"]
 
+# Shown with a written answer that cites nothing: the reader cannot tell it from a grounded one.
+UNCITED_NOTICE = "This answer cites no source — check it against the passages below."
+
 
 @dataclass(frozen=True)
 class ChatMessage:
@@ -159,6 +162,20 @@ class Answer:
     def ok(self) -> bool:
         """True when the text is a complete answer (possibly a refusal), not cut by an error."""
         return self.error is None
+
+    @property
+    def cites_nothing(self) -> bool:
+        """A written (LLM) answer with text but not one valid citation: show `UNCITED_NOTICE`.
+
+        Extractive answers always cite; refusals and failures say what they are instead.
+        """
+        return (
+            not self.extractive
+            and not self.refused
+            and bool(self.text.strip())
+            and not self.sources
+            and bool(self.uncited)
+        )
 
     @property
     def all_sources(self) -> list[Source]:

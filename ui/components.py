@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from assistant.types import Answer, Source, Timings
+from assistant.types import UNCITED_NOTICE, Answer, Source, Timings
 from retrieval.encoders import TokenMatch
 from retrieval.ingest import FileResult
 from retrieval.modes import MODES
@@ -61,6 +61,8 @@ def answer_notes(answer: Answer) -> None:
             "below; no language model is configured (set OPENAI_API_KEY or OPENAI_BASE_URL "
             "for written answers)."
         )
+    if answer.cites_nothing:
+        st.warning(UNCITED_NOTICE, icon=":material/link_off:")
     if answer.refused:
         detail = ""
         if answer.top_score is not None and answer.threshold is not None:
@@ -93,7 +95,8 @@ def sources_panel(answer: Answer, turn: int, aligner: Aligner | None) -> None:
             if not answer.refused
             else f"Retrieved passages ({len(others)}) — too weak to answer from"
         )
-        with st.expander(label, expanded=False):
+        # an answer citing nothing is checked against these: show them open
+        with st.expander(label, expanded=answer.cites_nothing):
             for source in others:
                 source_card(source, turn, query, aligner, cited=False)
 

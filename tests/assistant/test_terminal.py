@@ -36,6 +36,29 @@ def test_answer_then_sources_then_timings(llm_server, tmp_path: Path) -> None:
     assert answer.ok
 
 
+def test_an_answer_citing_nothing_is_marked_and_the_passages_listed(
+    llm_server, tmp_path: Path
+) -> None:
+    # what a small llama.cpp model did: a plausible answer with no marker at all
+    llm_server.script(Reply("Ada Lovelace was born in 1815."))
+    assistant, _ = make(llm_server.url, tmp_path)
+    console, err, out, errs = consoles()
+    answer = stream_turn(assistant, "When was Ada born?", console=console, err=err)
+    text = out.getvalue()
+    assert answer.cites_nothing and not answer.sources
+    assert "This answer cites no source — check it against the passages below." in text
+    assert text.index("cites no source") < text.index("[1] Ada Lovelace — ada.md")
+    assert "Sources" not in text  # nothing is presented as a cited source
+
+
+def test_a_cited_answer_has_no_such_mark(llm_server, tmp_path: Path) -> None:
+    llm_server.script(Reply("Ada Lovelace was born in 1815 [1]."))
+    console, err, out, errs = consoles()
+    answer = stream_turn(make(llm_server.url, tmp_path)[0], "When?", console=console, err=err)
+    assert not answer.cites_nothing
+    assert "cites no source" not in out.getvalue() + errs.getvalue()
+
+
 def test_partial_answer_is_marked(llm_server, tmp_path: Path) -> None:
     llm_server.script(Break("Ada was born in London", after=3))
     console, err, out, errs = consoles()

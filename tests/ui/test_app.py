@@ -232,6 +232,16 @@ class TestWithLLM:
         assert [re.search(r"&#91;(\d+)&#93;", h).group(1) for h in cited] == ["1", "2"]
         assert reply.expander[0].label == "Retrieved but not cited (3)"
 
+    def test_an_answer_citing_nothing_is_marked_and_its_passages_shown_open(self, llm) -> None:
+        llm.script(Reply("Ada Lovelace was born in 1815."))  # no marker at all
+        at = _run("When was Ada Lovelace born?")
+        reply = at.chat_message[1]
+        assert [w.value for w in reply.warning] == [
+            "This answer cites no source — check it against the passages below."
+        ]
+        assert reply.expander[0].label.startswith("Retrieved but not cited")
+        assert reply.expander[0].proto.expanded
+
     def test_a_stream_broken_mid_answer_keeps_the_text_and_says_so(self, llm) -> None:
         llm.script(Break("Ada Lovelace was born on 10 December 1815 [1] in London.", after=4))
         at = _run("When was Ada Lovelace born?")
