@@ -32,7 +32,7 @@ from assistant.types import (
     TextEvent,
     Timings,
 )
-from retrieval.errors import QueryTooLongError
+from retrieval.retriever import check_query
 from retrieval.settings import Settings
 from retrieval.types import Filter
 
@@ -223,16 +223,10 @@ class Assistant:
         yield DoneEvent(answer)
 
     def check_question(self, question: str) -> str:
-        question = (question or "").strip()
-        if not question:
+        if not (question or "").strip():
             raise InvalidQuestionError("The question is empty: type a question to ask.")
-        if len(question) > self.settings.max_question_chars:
-            raise QueryTooLongError(
-                f"The question is {len(question):,} characters long, over the limit of "
-                f"{self.settings.max_question_chars:,}: shorten it, or raise "
-                f"MSRAG_MAX_QUESTION_CHARS."
-            )
-        return question
+        # the retriever's own check: one limit, one message for `search` and `ask`
+        return check_query(question, self.settings.max_question_chars)
 
     def build_prompt(
         self, question: str, passages: Sequence[Any]

@@ -18,6 +18,7 @@ from typing import Any
 _EXPORTS = {
     "MultiStageRetriever": "retriever",
     "Retrieval": "retriever",
+    "check_query": "retriever",
     "Encoders": "encoders",
     "TokenMatch": "encoders",
     "align": "alignment",
@@ -49,6 +50,7 @@ _EXPORTS = {
             "StoreCorruptError",
             "LayoutMismatchError",
             "QueryTooLongError",
+            "EmptyQueryError",
         ),
         "errors",
     ),

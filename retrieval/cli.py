@@ -137,9 +137,12 @@ def search(
     ] = False,
 ) -> None:
     """Print the ranked passages for QUESTION with source, score and timings."""
+    from retrieval.retriever import check_query
     from retrieval.types import Filter
 
     settings = load_settings()
+    with user_errors():
+        check_query(question, settings.max_question_chars)  # before minutes of model loading
     with user_errors(), opened_retriever(settings) as retriever:
         flt = Filter(must={"source": list(source)}) if source else None
         result = retriever.search(question, mode=mode, top_k=top_k, filter=flt)

@@ -62,3 +62,7 @@ class LayoutMismatchError(RetrievalError):
 
 class QueryTooLongError(RetrievalError, ValueError):
     """A question exceeds the configured maximum length."""
+
+
+class EmptyQueryError(RetrievalError, ValueError):
+    """A query has no text to search for (empty or only whitespace)."""

@@ -13,7 +13,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from retrieval.alignment import maxsim
 from retrieval.encoders import Encoders
-from retrieval.errors import InvalidArgumentError
+from retrieval.errors import EmptyQueryError, InvalidArgumentError, QueryTooLongError
 from retrieval.modes import mode_spec
 from retrieval.plan import stored_form, unit_rows
 from retrieval.schema import layout_for
@@ -35,6 +35,26 @@ class Retrieval:
     timings: dict[str, float] = field(default_factory=dict)  # encode_ms, search_ms, total_ms
     # Query token vectors MaxSim summed over: puts a rerank score on a per-token scale.
     query_tokens: int | None = None
+
+
+DEFAULT_MAX_QUERY_CHARS = 4000  # Settings.max_question_chars: one limit for search and ask
+
+
+def check_query(query: str, max_chars: int = DEFAULT_MAX_QUERY_CHARS) -> str:
+    """The query stripped; an empty one or one over `max_chars` characters is refused.
+
+    An empty query still has vectors (special tokens only) and would return arbitrary passages;
+    a huge one is truncated by every encoder, so most of it would be silently ignored.
+    """
+    text = (query or "").strip()
+    if not text:
+        raise EmptyQueryError("The query is empty: give the words or question to search for.")
+    if len(text) > max_chars:
+        raise QueryTooLongError(
+            f"The question is {len(text):,} characters long, over the limit of {max_chars:,}: "
+            f"shorten it, or raise MSRAG_MAX_QUESTION_CHARS."
+        )
+    return text
 
 
 @dataclass
@@ -82,6 +102,7 @@ class MultiStageRetriever(BaseRetriever):
         prefetch_limit: int = 100,
         rrf_k: int = 2,
         filter: Filter | None = None,
+        max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
@@ -92,6 +113,7 @@ class MultiStageRetriever(BaseRetriever):
         self.prefetch_limit = _check_positive("prefetch_limit", prefetch_limit)
         self.rrf_k = _check_positive("rrf_k", rrf_k)
         self.filter = filter
+        self.max_query_chars = _check_positive("max_query_chars", max_query_chars)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     @classmethod
@@ -114,6 +136,7 @@ class MultiStageRetriever(BaseRetriever):
             "top_k": settings.top_k,
             "prefetch_limit": settings.prefetch_limit,
             "rrf_k": settings.rrf_k,
+            "max_query_chars": settings.max_question_chars,
         }
         options.update(kwargs)
         return cls(store, encoders, **options)  # type: ignore[arg-type]
@@ -149,6 +172,8 @@ class MultiStageRetriever(BaseRetriever):
         return call.result
 
     def _search(self, query: str, call: _SearchCall) -> Retrieval:
+        # here, so a plain LlamaIndex `retrieve("")` is refused too
+        query = check_query(query, self.max_query_chars)
         spec = mode_spec(call.mode or self.mode)
         k = _check_positive("top_k", call.top_k if call.top_k is not None else self.top_k)
         started = time.perf_counter()

@@ -21,6 +21,7 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
 from retrieval.encoders import Encoders
+from retrieval.errors import EmptyQueryError, QueryTooLongError
 from retrieval.modes import MODES
 from retrieval.retriever import MultiStageRetriever
 from retrieval.settings import Settings
@@ -93,6 +94,22 @@ class TestArguments:
     def test_unknown_mode_lists_the_valid_ones(self, retriever) -> None:
         with pytest.raises(ValueError, match="hybrid\\+colbert"):
             retriever.search("x", mode="colbert-only")
+
+    @pytest.mark.parametrize("query", ["", "   ", "\n\t "])
+    def test_an_empty_query_is_refused_not_answered_with_arbitrary_passages(
+        self, retriever, query: str
+    ) -> None:
+        with pytest.raises(EmptyQueryError, match="empty"):
+            retriever.search(query)
+        with pytest.raises(EmptyQueryError):
+            retriever.retrieve(query)  # the LlamaIndex entry point too
+
+    def test_the_query_limit_is_the_question_limit(self, retriever, settings: Settings) -> None:
+        assert retriever.max_query_chars == settings.max_question_chars == 4000
+        short = MultiStageRetriever(retriever.store, retriever.encoders, max_query_chars=120)
+        assert short.search("  " + "sourdough " * 12 + "  ").passages  # 119 once stripped
+        with pytest.raises(QueryTooLongError, match="MSRAG_MAX_QUESTION_CHARS"):
+            short.search("sourdough " * 13)
 
     def test_settings_are_the_defaults(self, settings: Settings, encoders: Encoders) -> None:
         r = MultiStageRetriever.from_settings(settings, encoders=encoders)
