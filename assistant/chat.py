@@ -48,7 +48,11 @@ CONDENSE_MAX_TOKENS = 200
 
 
 class Searcher(Protocol):
-    """What the assistant needs from a retriever (`retrieval.MultiStageRetriever` has it)."""
+    """What the assistant needs from a retriever (`retrieval.MultiStageRetriever` has it).
+
+    Optional: `relevance(query, texts) -> list[float]`; with it, extractive answers keep only
+    the sentences that answer (see `assistant.extractive`), without it they rank by words.
+    """
 
     def search(
         self,
@@ -211,7 +215,12 @@ class Assistant:
 
         stream = citations.CitationStream(context.numbers)
         if self.llm is None:
-            chosen = self.extractor.select(answer.standalone_question, sources)
+            # the retriever's loaded encoders tell which sentences answer (if it offers that)
+            chosen = self.extractor.select(
+                answer.standalone_question,
+                sources,
+                relevance=getattr(self.retriever, "relevance", None),
+            )
             text = self.extractor.compose(self.prompts.render("extractive"), chosen)
             events = stream.feed(text) + stream.close()
             timings.first_token_ms = _ms(started)

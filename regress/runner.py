@@ -153,6 +153,9 @@ class _SearchLog:
         self.encoders = getattr(retriever, "encoders", None)
         self.calls: list[tuple[Any, int]] = []
 
+    def relevance(self, query: str, texts: Sequence[str]) -> list[float]:
+        return self.retriever.relevance(query, texts)
+
     def search(
         self,
         query: str,
@@ -304,7 +307,14 @@ class RegressionRunner:
             raise RegressError("Open the runner first: `with RegressionRunner(...) as runner:`.")
         started = time.perf_counter()
         searches = _SearchLog(self._retriever)
-        assistant = Assistant(self.settings, searches, llm=self._llm_for(case))
+        llm = self._llm_for(case)
+        if case.history and llm is None:
+            # a follow-up is rewritten into a standalone question by the model: with none, the
+            # turn would search for "When was she born?" and every layer would differ
+            reason = "a follow-up needs a language model to be condensed (--llm replay or live)"
+            layers = [LayerResult(name, "skipped", reason) for name in LAYERS]
+            return CaseResult(case, layers, None, time.perf_counter() - started)
+        assistant = Assistant(self.settings, searches, llm=llm)
         try:
             answer = assistant.ask(
                 case.question,

@@ -16,13 +16,15 @@ ranked pooled vectors, so its scores are close to, not equal to, the sum reporte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from fastembed.common.onnx_model import OnnxOutputContext
 from fastembed.late_interaction.colbert import Colbert
 
 from retrieval.encoders import Encoders, TokenMatch
 
-__all__ = ["TokenMatch", "align", "maxsim"]
+__all__ = ["TokenMatch", "align", "maxsim", "relevance"]
 
 
 def _positions(model_len: int, encoding_len: int) -> list[int | None]:
@@ -72,6 +74,26 @@ def _query_tokens(model: Colbert, encoders: Encoders, query: str) -> tuple[np.nd
 def maxsim(query_vectors: np.ndarray, passage_vectors: np.ndarray) -> float:
     """The late-interaction score: per query token the best dot product, summed."""
     return float((query_vectors @ passage_vectors.T).max(axis=1).sum())
+
+
+def relevance(encoders: Encoders, query: str, texts: Sequence[str]) -> list[float]:
+    """How well each text matches `query`: MaxSim per query token (mean best cosine, ≤ 1).
+
+    Dividing by the number of query tokens makes texts of any length comparable for one query;
+    the texts' token vectors are unpooled, whatever the collection stores.
+
+    >>> texts = ["Ada was born in 1815.", "Bake at 250 °C."]
+    >>> relevance(encoders, "When was Ada born?", texts)  # doctest: +SKIP
+    [0.86, 0.41]
+    """
+    if not texts:
+        return []
+    q = encoders.encode_query(query, dense=False, sparse=False, colbert=True).colbert
+    assert q is not None
+    return [
+        float((q @ t.T).max(axis=1).mean()) if len(t) else 0.0
+        for t in encoders.token_vectors(texts)
+    ]
 
 
 def align(encoders: Encoders, query: str, passage_text: str) -> list[TokenMatch]:

@@ -375,6 +375,19 @@ class Encoders:
             assert self._late is not None
             yield from self._late.embed(batch, batch_size=len(batch))
 
+    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each text's late-interaction token vectors, L2-normalised and never pooled.
+
+        For scoring short texts (an answer's candidate sentences) against a query with the
+        models already loaded; index-time options do not apply, nothing is stored.
+        """
+        if not texts:
+            return []
+        return [
+            _normalize_rows(np.asarray(v, dtype=np.float32))
+            for v in self._colbert_docs(list(texts))
+        ]
+
     def encode_query(
         self,
         text: str,

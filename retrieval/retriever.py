@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -215,6 +216,13 @@ class MultiStageRetriever(BaseRetriever):
             },
             query_tokens=len(vectors.colbert) if vectors.colbert is not None else None,
         )
+
+    def relevance(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Late-interaction relevance of each text to `query` (see `retrieval.alignment`), with
+        the encoders already loaded — e.g. to pick the sentences of a passage that answer."""
+        from retrieval.alignment import relevance  # noqa: PLC0415 - fastembed internals
+
+        return relevance(self.encoders, query, texts)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         call = _CALL.get()

@@ -64,6 +64,34 @@ class TestExtractive:
         assert "10 December 1815" in born.text and born.heading  # a markdown section
         assert born.char_end - born.char_start == len(born.text)
 
+    def test_only_sentences_that_answer_are_kept(self, demo):
+        settings, retriever = demo
+        answer = Assistant(settings, retriever).ask("When was Ada born?")
+        assert "10 December 1815" in answer.text
+        # the children's birth years share the word "born" but do not answer
+        assert "1836" not in answer.text and "buried" not in answer.text
+
+    def test_html_headings_are_skipped_and_the_answer_found_by_meaning(self, demo):
+        settings, retriever = demo
+        answer = Assistant(settings, retriever).ask(
+            "What temperature should green tea be brewed at?"
+        )
+        quoted = [line for line in answer.text.splitlines() if line.startswith("- ")]
+        # "70 to 80 degrees Celsius" shares no word with the question but answers it
+        assert any("70 to 80 degrees Celsius" in line for line in quoted), quoted
+        assert not any(line.startswith(("- Sencha [", "- Gyokuro [")) for line in quoted)
+        assert all(s.source.endswith("green_tea.html") for s in answer.sources)  # no sourdough
+
+    def test_sentences_of_one_passage_keep_their_order(self, demo):
+        settings, retriever = demo
+        answer = Assistant(settings, retriever).ask(
+            "How hot should the oven be to bake the country sourdough loaf?"
+        )
+        # "Preheat … 250 degrees" comes before "… lower the oven to 230 degrees" in the recipe
+        assert "250 degrees" in answer.text and "230 degrees" in answer.text
+        assert answer.text.index("250 degrees") < answer.text.index("230 degrees")
+        assert "\n- Bake. [" not in answer.text  # a step label is not a statement
+
     @pytest.mark.parametrize(
         "question",
         ["Who won the 1998 football World Cup?", "What is the capital of Peru?"],

@@ -30,3 +30,16 @@ def test_example_suite_passes_in_replay(run_suite_at: Callable[..., RunReport]) 
     injected = by_id["plants-injection"].answer
     assert any("HACKED" in s.text for s in injected.all_sources)  # the order was in the prompt
     assert "HACKED" not in injected.text
+
+
+def test_example_suite_passes_without_a_model(run_suite_at: Callable[..., RunReport]) -> None:
+    # `msrag regress examples/regress/cases.yaml --llm off`: what a newcomer without an LLM runs
+    report = run_suite_at(EXAMPLE_CASES, llm="off")
+    assert report.ok, report.explain()
+    by_id = {r.case.id: r for r in report.results}
+    # a follow-up cannot be condensed without a model: skipped with the reason, not failed
+    follow_up = by_id["ada-follow-up"]
+    assert {layer.status for layer in follow_up.layers} == {"skipped"}
+    assert "needs a language model" in follow_up.layers[0].reason
+    answered = [r for r in report.results if r.answer is not None and not r.answer.refused]
+    assert len(answered) >= 10 and all(r.answer.extractive for r in answered)
