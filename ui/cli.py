@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +20,14 @@ def ui(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
 ) -> None:
-    """Start the Streamlit chat in the browser (the store is opened by the UI server)."""
+    """Start the Streamlit chat in the browser (the store is opened by the UI server).
+
+    Streamlit replaces this process (same PID), so `kill PID`, Ctrl-C or a service manager's
+    stop reach the server itself and free the port.
+    """
+    from retrieval.console import load_settings
+
+    load_settings()  # a bad setting is a sentence and exit code 2 here, not a broken page
     app_path = Path(__file__).resolve().parent / "app.py"
     cmd = [
         sys.executable,
@@ -35,4 +42,7 @@ def ui(
         "--browser.gatherUsageStats",
         "false",
     ]
-    raise typer.Exit(subprocess.call(cmd))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not a child: a child would be left running (port taken) when only we get SIGTERM
+    os.execv(sys.executable, cmd)
