@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,7 +17,10 @@ from retrieval.console import (
     out,
     user_errors,
 )
-from retrieval.errors import EXIT_USAGE
+from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UPSTREAM, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from assistant.types import Answer
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +51,18 @@ def ask(
             mode=mode,
             top_k=top_k,
         )
-    raise typer.Exit(0 if answer.ok else 1)
+    raise typer.Exit(exit_code_for(answer))
+
+
+def exit_code_for(answer: Answer) -> int:
+    """The exit-code table (README "Exit codes") applied to one answer."""
+    if answer.ok:
+        return EXIT_OK  # answered, refused or extractive: the command did its job
+    if answer.partial:
+        return EXIT_PARTIAL  # text arrived, then the stream broke or hit the token limit
+    if answer.error_kind == "budget":
+        return EXIT_USAGE  # the configured context window leaves no room for passages
+    return EXIT_UPSTREAM  # the language model failed before any text
 
 
 def chat(
@@ -70,9 +84,12 @@ def chat(
     top_k: TopKOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Interactive chat with history (follow-up questions work). Empty line or Ctrl-D to quit.
+    """Interactive chat with history. Empty line or Ctrl-D to quit; /reset starts over.
 
-    Every turn is saved (MSRAG_CONVERSATIONS_DB), shared with the browser chat.
+    Follow-up questions ("What did she write?") need a language model (OPENAI_API_KEY or
+    OPENAI_BASE_URL), which rewrites them into standalone questions; without one every question
+    is answered on its own, extractively. Every turn is saved (MSRAG_CONVERSATIONS_DB), shared
+    with the browser chat.
     """
     from assistant.conversations import ConversationStore, HistoryError
     from assistant.saved_chat import Recorder, conversations_table, latest, require

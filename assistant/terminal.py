@@ -171,7 +171,7 @@ def chat_loop(
     read = read or (lambda prompt: console.input(prompt))
     history = list(history)
     mode = (
-        "extractive answers, no language model"
+        "extractive answers, no language model: each question stands alone"
         if assistant.llm is None
         else (f"model {assistant.llm.model}")
     )

@@ -1,7 +1,7 @@
 """`msrag regress`: the command-line runner (composed into the root app by msrag/cli.py).
 
 Exit codes: 0 every check passed, 1 a check failed or changed, 2 the suite could not run (an
-invalid case file, a missing cassette, a bad option).
+invalid case file, a missing cassette, a bad option), 3 a live model call failed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from regress.runner import RunReport
     from retrieval.settings import Settings
 
 
@@ -108,7 +109,25 @@ def regress_command(
     if junit is not None:
         write_junit(report, junit)
         err.print(f"Wrote {junit}")
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(exit_code_for(report))
+
+
+def exit_code_for(report: RunReport) -> int:
+    """The exit-code table (README "Exit codes"): 0 every check passed; 3 a live model call
+    failed (the model, not the prompt, is to blame); 1 any other failing or changed check."""
+    from regress.cassette import MISS_KIND
+    from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UPSTREAM
+
+    if report.ok:
+        return EXIT_OK
+    upstream = any(
+        r.answer is not None
+        and r.answer.error
+        and not r.answer.partial
+        and r.answer.error_kind not in (MISS_KIND, "budget")
+        for r in report.results
+    )
+    return EXIT_UPSTREAM if upstream else EXIT_PARTIAL
 
 
 def _from_feedback(path: Path, settings: Settings, since: str | None) -> None:

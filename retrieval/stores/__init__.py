@@ -13,7 +13,7 @@ from retrieval.schema import Layout
 from retrieval.settings import Settings
 from retrieval.stores.base import Store
 from retrieval.stores.edge import EdgeStore
-from retrieval.stores.server import ServerStore, connect
+from retrieval.stores.server import ServerStore, connect, server_errors
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -41,7 +41,8 @@ def stored_layout(settings: Settings, client: QdrantClient | None = None) -> Lay
     if settings.qdrant_url:
         own = connect(settings)
         try:
-            return ServerStore.read_layout(own, settings.collection)
+            with server_errors(settings.qdrant_url):  # unreachable: a sentence, exit code 3
+                return ServerStore.read_layout(own, settings.collection)
         finally:
             own.close()
     return EdgeStore.read_layout(settings.store_path)
