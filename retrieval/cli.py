@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from retrieval.console import (
     ModeOption,
@@ -22,6 +25,7 @@ from retrieval.console import (
     load_settings,
     opened_retriever,
     out,
+    print_table,
     user_errors,
 )
 from retrieval.errors import EXIT_OK, EXIT_PARTIAL
@@ -117,15 +121,18 @@ def ingest(
         loading = time.perf_counter() - started
         report = run_ingest(paths, settings, retriever.store, retriever.encoders, prune=prune)
     table = Table(title="Ingest", show_lines=False)
-    for col in ("file", "status", "chunks", "reason"):
-        table.add_column(col)
+    # the file and the reason identify a failure: wrapped when narrow, never cut
+    table.add_column("file", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("chunks", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold")
     for r in report.files:
         colour = {"failed": "red", "skipped": "yellow"}.get(r.status, "green")
         table.add_row(
             str(r.path), f"[{colour}]{r.status}[/{colour}]", str(r.chunks), r.reason or ""
         )
-    out.print(table)
-    out.print(report.summary(loading_seconds=loading))
+    print_table(table)
+    out.print(report.summary(loading_seconds=loading), soft_wrap=True, highlight=False)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
 
 
@@ -182,9 +189,17 @@ def search(
             + (f", page {p.page}" if p.page else "")
             + (f" — {p.heading}" if p.heading else "")
         )
-        out.print(f"[bold]{p.rank}.[/bold] [cyan]{p.title}[/cyan] ({where})  score {p.score:.4f}")
-        snippet = p.text if len(p.text) <= 400 else p.text[:400] + "…"
-        out.print(f"   {snippet}", markup=False, highlight=False)
+        out.print(
+            f"[bold]{p.rank}.[/bold] [cyan]{escape(p.title)}[/cyan] ({escape(where)})  "
+            f"score {p.score:.4f}",
+            soft_wrap=True,
+        )
+        text = " ".join(p.text.split())  # the passage's own line breaks made ragged output
+        snippet = text if len(text) <= 400 else text[:400] + "…"
+        if out.is_terminal:
+            out.print(Padding(Text(snippet), (0, 0, 0, 3)))  # wrapped under its heading
+        else:
+            out.print(f"   {snippet}", markup=False, highlight=False, soft_wrap=True)
     t = result.timings
     err.print(
         f"[dim]{result.mode}: encode {t['encode_ms']:.1f} ms, search {t['search_ms']:.1f} ms[/dim]"
@@ -311,8 +326,9 @@ def eval_(
         finally:
             retriever.close()
     table = Table(title=f"{dataset.name} ({split}, {n} queries)")
+    # the mode names the row: as wide as the longest one, never "hybr…"
+    table.add_column("mode", no_wrap=True, min_width=max(map(len, results), default=4))
     for col in (
-        "mode",
         "nDCG@10",
         "R@10",
         "R@100",
@@ -323,7 +339,7 @@ def eval_(
         "search p50",
         "search p95",
     ):
-        table.add_column(col, justify="right" if col != "mode" else "left")
+        table.add_column(col, justify="right", no_wrap=True)
     summary = {m: r.summary() for m, r in results.items()}
     for m, s in summary.items():
         table.add_row(
@@ -334,7 +350,7 @@ def eval_(
                 for k in ("p50_ms", "p95_ms", "encode_p50_ms", "search_p50_ms", "search_p95_ms")
             ),
         )
-    out.print(table)
+    print_table(table)
     if output:
         output.write_text(json.dumps(summary, indent=2))
         err.print(f"Wrote {output}")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
 
 from retrieval.errors import EXIT_USAGE, MsragError
 from retrieval.modes import MODES
@@ -73,3 +75,15 @@ def opened_retriever(settings: Settings) -> Iterator[MultiStageRetriever]:
         yield retriever
     finally:
         retriever.close()
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    """A table with nothing cut: in a terminal it fits the window (callers let identifying
+    columns wrap); in a pipe or a log — where rich would assume 80 columns and shorten cells to
+    "hybr…" — it is printed at its natural width."""
+    console = console or out
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update(max_width=10_000), table).maximum
+    Console(file=console.file, width=max(natural, console.width), color_system=None).print(table)

@@ -138,3 +138,10 @@ def test_a_50k_character_question_is_refused_with_the_setting_to_change(workdir:
     result = runner.invoke(app, ["ask", "why " * 12_500])
     assert result.exit_code == 2
     assert "MSRAG_MAX_QUESTION_CHARS" in result.output and "Traceback" not in result.output
+
+
+def test_chat_help_says_follow_ups_need_a_language_model() -> None:
+    result = runner.invoke(app, ["chat", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "Follow-up questions" in text and "need a language model" in text
