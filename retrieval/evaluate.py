@@ -119,8 +119,13 @@ def open_dataset_store(
     *,
     progress: bool = True,
     on_ingest: Callable[[dict[str, float]], None] | None = None,
+    before_ingest: Callable[[int, int], None] | None = None,
 ) -> tuple[Settings, Store]:
-    """Open (and fill, once) the dataset's collection; resumes a partial ingest."""
+    """Open (and fill, once) the dataset's collection; resumes a partial ingest.
+
+    `before_ingest(missing, total)` runs when documents must be encoded first (minutes for a
+    real dataset), so a caller can say so before the wait starts.
+    """
     from retrieval.ingest import ingest_chunks  # evaluation-only path
 
     ds_settings = eval_settings(settings, dataset, encoders)
@@ -128,6 +133,8 @@ def open_dataset_store(
     stored = {pid for pid, _ in store.scroll_payloads([])}
     missing = [c for c in corpus_chunks(dataset) if c.id not in stored]
     if missing:
+        if before_ingest is not None:
+            before_ingest(len(missing), len(dataset.corpus))
         stats = ingest_chunks(missing, store, encoders, progress=progress)
         store.optimize()
         if on_ingest is not None:

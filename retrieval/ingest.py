@@ -21,17 +21,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from rich.progress import Progress
 
 from retrieval.batching import length_batches
 from retrieval.chunking import chunk_document, version_hash
@@ -44,6 +34,7 @@ from retrieval.loaders import (
     read_file,
     source_for,
 )
+from retrieval.progress import PlainProgress, progress_display
 from retrieval.settings import Settings
 from retrieval.stores.base import Store
 from retrieval.types import COMPLETE, PENDING, Chunk, ChunkVectors, Filter
@@ -434,22 +425,6 @@ def _prune(
 # --- progress bar ----------------------------------------------------------------------------
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        # The run's average: steadier than rich's sliding-window speed for uneven batches.
-        speed = task.completed / task.elapsed if task.elapsed else None
-        return Text(f"{speed:.1f} chunks/s" if speed else "– chunks/s", style="progress.data.speed")
-
-
-def _progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=False,
-    )
+def _progress_bar(enabled: bool) -> Progress | PlainProgress:
+    # a bar in a terminal; plain lines every 10% or 30 s in a pipe or a log
+    return progress_display(Console(stderr=True), unit="chunks", enabled=enabled)

@@ -144,6 +144,10 @@ def test_eval_in_a_pipe_names_every_mode_and_prints_no_escape_codes(
     rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
     assert [row.split("│")[1].strip() for row in rows] == modes
     assert "\x1b[" not in result.stdout + result.stderr
+    # said up front, and progress as plain lines (stderr is a pipe here, not a terminal)
+    assert "Indexing 2 documents once, ~1 min on" in result.stderr
+    assert "later runs reuse it" in result.stderr
+    assert "Encoding + storing: 2/2 chunks (100%)" in result.stderr
 
 
 def test_the_plot_names_modes_in_a_legend_not_on_top_of_each_other() -> None:
