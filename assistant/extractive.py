@@ -186,7 +186,7 @@ class ExtractiveAnswerer:
             if len(chosen) == limit:
                 break
         # group by passage (best passage first), each passage's sentences as written
-        first = {}
+        first: dict[int, int] = {}
         for i in chosen:
             first.setdefault(candidates[i].number, len(first))
         chosen.sort(key=lambda i: (first[candidates[i].number], candidates[i].position))

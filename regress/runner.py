@@ -154,7 +154,7 @@ class _SearchLog:
         self.calls: list[tuple[Any, int]] = []
 
     def relevance(self, query: str, texts: Sequence[str]) -> list[float]:
-        return self.retriever.relevance(query, texts)
+        return [float(x) for x in self.retriever.relevance(query, texts)]
 
     def search(
         self,

@@ -244,7 +244,7 @@ def plot_quality_latency(results: dict[str, ModeResult], path: Path) -> None:
 def quality_latency_figure(results: dict[str, ModeResult]) -> Figure:
     """The plot: one marker per mode, named in a legend beside the axes — labels written next
     to the points overlapped, since several modes land within a millisecond and 0.01 nDCG."""
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
     markers = "osD^v<>pPX*h"

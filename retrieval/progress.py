@@ -18,6 +18,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -94,18 +95,18 @@ class PlainProgress:
                 if task.printed_at < task.completed:
                     self._line(task)
 
-    def add_task(self, description: str, total: float | None = None, **_: object) -> int:
+    def add_task(self, description: str, total: float | None = None, **_: object) -> TaskID:
         task = _Plain(description, int(total or 0), time.monotonic())
         self._tasks.append(task)
         every = f"every {self.every_percent:g}% or {self.every_seconds:g} s"
         self._print(f"{description}: {task.total:,} {self.unit} to do; progress {every}.")
-        return len(self._tasks) - 1
+        return TaskID(len(self._tasks) - 1)
 
-    def advance(self, task_id: int, advance: float = 1) -> None:
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
         task = self._tasks[task_id]
         self.update(task_id, completed=task.completed + advance)
 
-    def update(self, task_id: int, *, completed: float | None = None, **_: object) -> None:
+    def update(self, task_id: TaskID, *, completed: float | None = None, **_: object) -> None:
         task = self._tasks[task_id]
         if completed is not None:
             task.completed = min(int(completed), task.total) if task.total else int(completed)

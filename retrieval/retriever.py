@@ -220,7 +220,7 @@ class MultiStageRetriever(BaseRetriever):
     def relevance(self, query: str, texts: Sequence[str]) -> list[float]:
         """Late-interaction relevance of each text to `query` (see `retrieval.alignment`), with
         the encoders already loaded — e.g. to pick the sentences of a passage that answer."""
-        from retrieval.alignment import relevance  # noqa: PLC0415 - fastembed internals
+        from retrieval.alignment import relevance  # fastembed internals: loaded on first use
 
         return relevance(self.encoders, query, texts)
 
