@@ -383,10 +383,13 @@ class Encoders:
         """
         if not texts:
             return []
-        return [
-            _normalize_rows(np.asarray(v, dtype=np.float32))
-            for v in self._colbert_docs(list(texts))
-        ]
+        if self._tokens is not None:
+            # one ONNX pass for the batch, as ingest does (fastembed's `embed` loop costs more)
+            ctx = self._tokens.onnx_embed(list(texts), is_doc=True)
+            raw = list(self._tokens._post_process_onnx_output(ctx, is_doc=True))
+        else:
+            raw = list(self._colbert_docs(list(texts)))
+        return [_normalize_rows(np.asarray(v, dtype=np.float32)) for v in raw]
 
     def encode_query(
         self,
