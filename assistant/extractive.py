@@ -231,10 +231,12 @@ def _candidates(sources: Sequence[Source]) -> Iterator[_Candidate]:
     """The quotable sentences of each source, with the heading each one sits under."""
     for order, source in enumerate(sources):
         heading = source.heading
-        for position, sentence in enumerate(sentences.split(source.text)):
+        parts = sentences.split(source.text)
+        for position, sentence in enumerate(parts):
             if sentence.endswith("[…]"):
                 continue  # the cut end of a truncated passage: not a whole sentence
-            label = _heading_text(sentence)
+            # a heading names what follows it; a last line without a full stop is a statement
+            label = _heading_text(sentence) if position < len(parts) - 1 else None
             if label is not None:
                 heading = label  # a label, not a statement: it names what follows
                 continue

@@ -167,11 +167,13 @@ class Answer:
     def cites_nothing(self) -> bool:
         """A written (LLM) answer with text but not one valid citation: show `UNCITED_NOTICE`.
 
-        Extractive answers always cite; refusals and failures say what they are instead.
+        Extractive answers always cite; refusals and failures (a cut-short answer included, whose
+        marker may simply not have arrived) say what they are instead.
         """
         return (
             not self.extractive
             and not self.refused
+            and self.error is None
             and bool(self.text.strip())
             and not self.sources
             and bool(self.uncited)

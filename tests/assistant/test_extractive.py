@@ -82,3 +82,9 @@ def test_sentences_of_a_passage_keep_their_order() -> None:
 def test_invalid_options_are_rejected_by_name(option: str, value: float) -> None:
     with pytest.raises(ValueError, match=option):
         ExtractiveAnswerer(**{option: value})
+
+
+def test_a_last_line_without_a_full_stop_is_a_statement_not_a_heading() -> None:
+    text = "# Quokkas\n\nThe quokka Percival lives on Rottnest"  # an upload, as a user typed it
+    chosen = ExtractiveAnswerer().select("Where does Percival live?", [source(1, text, "Quokkas")])
+    assert chosen == [(1, "The quokka Percival lives on Rottnest")]
