@@ -21,9 +21,10 @@ passages in the order of their best sentence, a passage's sentences in the order
 Without `relevance` (a retriever that does not offer it) every sentence sharing a word is a
 candidate, ranked by BM25 alone.
 
-The thresholds were set on 24 hand-labelled questions over the demo documents with the offline
-MiniLM models (tests/assistant/test_end_to_end.py keeps the issue's examples): 35 sentences
-kept, 27 of them answering, every question with at least one answering sentence.
+The thresholds were set by hand on 24 labelled questions over the demo documents with the
+offline MiniLM models (a one-off check, not a shipped benchmark; tests/assistant/
+test_end_to_end.py keeps the issue's examples): 35 sentences kept, 27 of them answering, every
+question with at least one answering sentence. They are tuned on that small set only.
 
 >>> from assistant.types import Source
 >>> s = Source(number=1, passage_id="p", doc_id="ada", title="Ada Lovelace", source="ada.md",
