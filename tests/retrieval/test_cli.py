@@ -58,7 +58,7 @@ def test_status_shows_a_half_ingested_document_as_incomplete(
 
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
-    assert "Documents: 1 complete, 1 incomplete" in result.output
+    assert "(1 incomplete)" in result.output
     assert f"docs/northwind_handbook.md: 1 of {len(chunks)} chunks" in result.output
 
 
