@@ -82,9 +82,9 @@ def relevance(encoders: Encoders, query: str, texts: Sequence[str]) -> list[floa
     Dividing by the number of query tokens makes texts of any length comparable for one query;
     the texts' token vectors are unpooled, whatever the collection stores.
 
-    >>> texts = ["Ada was born in 1815.", "Bake at 250 °C."]
-    >>> relevance(encoders, "When was Ada born?", texts)  # doctest: +SKIP
-    [0.86, 0.41]
+        texts = ["Ada was born in 1815.", "Bake at 250 °C."]
+        relevance(encoders, "When was Ada born?", texts)
+        # -> [0.86, 0.41]
     """
     if not texts:
         return []

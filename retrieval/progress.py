@@ -1,9 +1,9 @@
 """Progress of long runs (ingest, re-index, evaluation): a live bar in a terminal, plain lines in
 a pipe or a log — where a bar prints nothing until it ends, and a 30-minute run looks hung.
 
->>> with progress_display(console, unit="chunks") as bar:  # doctest: +SKIP
-...     task = bar.add_task("Encoding + storing", total=5183)
-...     bar.advance(task, 32)
+    with progress_display(console, unit="chunks") as bar:
+        task = bar.add_task("Encoding + storing", total=5183)
+        bar.advance(task, 32)
 """
 
 from __future__ import annotations

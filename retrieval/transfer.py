@@ -7,10 +7,10 @@ an interrupted run resumes where it stopped; upserts are idempotent, so a page w
 harmless. Between two stores it then verifies: equal counts, and a sample of stored points used
 as queries returns the same top-10 on both (`verify`).
 
->>> report = transfer(open_endpoint(settings, None), open_endpoint(settings, "http://q:6333"),
-...                   checkpoint=Path(".msrag/transfer.json"))  # doctest: +SKIP
->>> report.verified, report.mismatches  # doctest: +SKIP
-(20, [])
+    report = transfer(open_endpoint(settings, None), open_endpoint(settings, "http://q:6333"),
+                      checkpoint=Path(".msrag/transfer.json"))
+    report.verified, report.mismatches
+    # -> (20, [])
 """
 
 from __future__ import annotations

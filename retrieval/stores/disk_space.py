@@ -7,7 +7,7 @@ appendable segment of ~100 MB of mapped files). So the only safe way to handle "
 not to get there: every open and every write first checks the free space against
 `MSRAG_MIN_FREE_MB` and stops with one sentence while the store is still intact.
 
->>> ensure_free_space(Path(".msrag/msrag"), min_free_mb=256)  # doctest: +SKIP
+    ensure_free_space(Path(".msrag/msrag"), min_free_mb=256)
 """
 
 from __future__ import annotations

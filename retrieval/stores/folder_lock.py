@@ -9,8 +9,8 @@ The lock is an exclusive `fcntl.flock` on `<folder>.lock` next to the folder (in
 directory), so it outlives `msrag reindex` deleting and rebuilding the folder itself. The kernel
 drops a flock when its process dies, even by `kill -9`: a stale lock file never blocks anyone.
 
->>> with FolderLock(Path(".msrag/msrag")):  # doctest: +SKIP
-...     shard = qe.EdgeShard.load(".msrag/msrag")
+    with FolderLock(Path(".msrag/msrag")):
+        shard = qe.EdgeShard.load(".msrag/msrag")
 """
 
 from __future__ import annotations
