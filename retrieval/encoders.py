@@ -171,7 +171,9 @@ class Encoders:
         Lets callers share one set of ONNX sessions across collections with different layouts.
         """
         if (settings.pool_factor, settings.muvera, settings.encode_batch_size) == (
-            self.pool_factor, self.muvera_dim is not None, self.batch_size
+            self.pool_factor,
+            self.muvera_dim is not None,
+            self.batch_size,
         ):
             return self
         clone = copy.copy(self)

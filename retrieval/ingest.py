@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -30,6 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from retrieval.access import PUBLIC, GroupNameError, folder_groups, group_names
 from retrieval.chunking import chunk_document, version_hash
 from retrieval.loaders import (
     SUPPORTED_SUFFIXES,
@@ -60,6 +61,7 @@ class FileResult:
     status: Status
     chunks: int = 0
     reason: str | None = None
+    groups: tuple[str, ...] = ()  # who may see it; empty = everyone
 
 
 @dataclass
@@ -117,35 +119,50 @@ def ingest(
     *,
     prune: bool = False,
     progress: bool = True,
+    groups: Sequence[str] | None = None,
 ) -> IngestReport:
     """Ingest files and folders (recursively; hidden entries ignored) into `store`.
 
     Unchanged files are skipped, changed ones replace their chunks, bad ones are reported and
     skipped. With `prune`, stored files under `paths` that no longer exist are removed.
+
+    Who may see a file (`retrieval/access.py`): `groups` if given, else the nearest
+    `.msrag-groups` file between the file and the path it was found under, else what the store
+    already records for it (re-ingesting never makes a restricted file public), else everyone.
+    A file whose groups change but whose text does not gets a payload update, not re-encoding.
     """
     start = time.perf_counter()
     roots = [Path(p) for p in paths]
+    explicit = None if groups is None else group_names(groups)
     report = IngestReport()
     files, missing = _discover(roots, report.files)
     stored = _stored_versions(store)
+    stored_access = _stored_groups(store)
 
     # Old versions go only once every chunk of the new one is stored (see module docstring).
     remaining: dict[str, int] = {}  # source → chunks still to write
     results: dict[str, FileResult] = {}
 
+    def settle_groups(source: str, target: tuple[str, ...]) -> None:
+        if stored_access.get(source, {target}) != {target}:
+            store.set_groups(Filter(must={"source": source}), target)
+
     def finalize(source: str, file_hash: str) -> None:
         if set(stored.get(source, {})) - {file_hash}:
             _delete_other_versions(store, source, file_hash)
+        # chunks a stopped run stored for this version may carry the groups of that run
+        settle_groups(source, results[source].groups)
         results[source].status = "ingested"
 
     to_write: list[Chunk] = []
     seen: set[str] = set()
-    for path in files:
+    for path, root in files:
         source = source_for(path)
         seen.add(source)
         result = FileResult(source, "failed")
         report.files.append(result)
         try:
+            result.groups = _groups_for(path, root, explicit, stored_access.get(source))
             data = read_file(path, max_mb=settings.max_file_mb)
             file_hash = version_hash(
                 file_digest(data), settings.chunk_tokens, settings.chunk_overlap
@@ -155,11 +172,18 @@ def ingest(
                 result.status, result.chunks = "unchanged", versions[file_hash].chunk_count
                 if len(versions) > 1:  # a run stopped between writing this version and cleaning up
                     _delete_other_versions(store, source, file_hash)
+                settle_groups(source, result.groups)
                 continue
             doc = load(path, data=data)
-            chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
+            chunks = [
+                replace(c, groups=result.groups)
+                for c in chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
+            ]
         except LoadError as exc:
             result.reason = exc.reason
+            continue
+        except GroupNameError as exc:
+            result.reason = str(exc)
             continue
         except OSError as exc:
             result.reason = f"cannot read the file ({exc.strerror or exc})"
@@ -284,6 +308,34 @@ def _stored_versions(store: Store) -> dict[str, dict[str, _Version]]:
     return dict(versions)
 
 
+def _stored_groups(store: Store) -> dict[str, set[tuple[str, ...]]]:
+    """source → the distinct access groups its stored points carry (PUBLIC shown as ())."""
+    found: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for _, payload in store.scroll_payloads(["source", "groups"]):
+        source, groups = payload.get("source"), payload.get("groups")
+        if isinstance(source, str):
+            names = groups if isinstance(groups, list) else []
+            found[source].add(tuple(sorted(g for g in names if g != PUBLIC)))
+    return dict(found)
+
+
+def _groups_for(
+    path: Path,
+    root: Path,
+    explicit: tuple[str, ...] | None,
+    stored: set[tuple[str, ...]] | None,
+) -> tuple[str, ...]:
+    if explicit is not None:
+        return explicit
+    from_folder = folder_groups(path, stop=root)
+    if from_folder is not None:
+        return from_folder
+    if stored:
+        # Kept as stored; if versions disagree (a stopped run), the narrowest-looking one.
+        return min(stored, key=lambda g: (len(g) == 0, len(g), g))
+    return ()
+
+
 def _delete_other_versions(store: Store, source: str, file_hash: str) -> None:
     store.delete(Filter(must={"source": source}, must_not={"file_hash": file_hash}))
 
@@ -291,18 +343,21 @@ def _delete_other_versions(store: Store, source: str, file_hash: str) -> None:
 # --- which files ----------------------------------------------------------------------------
 
 
-def _discover(paths: list[Path], results: list[FileResult]) -> tuple[list[Path], list[Path]]:
+def _discover(
+    paths: list[Path], results: list[FileResult]
+) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """Files to ingest (explicit files whatever their type; supported files inside folders),
-    and the paths that do not exist. Unsupported files inside folders are reported as skipped."""
-    files: list[Path] = []
+    each with the folder it was found under (where `.msrag-groups` lookup stops), and the
+    paths that do not exist. Unsupported files inside folders are reported as skipped."""
+    files: list[tuple[Path, Path]] = []
     missing: list[Path] = []
     seen: set[Path] = set()
 
-    def add(path: Path) -> None:
+    def add(path: Path, root: Path) -> None:
         key = path.resolve()
         if key not in seen:
             seen.add(key)
-            files.append(path)
+            files.append((path, root))
 
     for path in paths:
         if path.is_dir():
@@ -311,13 +366,13 @@ def _discover(paths: list[Path], results: list[FileResult]) -> tuple[list[Path],
                 if any(part.startswith(".") for part in relative.parts) or not child.is_file():
                     continue
                 if child.suffix.lower() in SUPPORTED_SUFFIXES:
-                    add(child)
+                    add(child, path)
                 elif child.resolve() not in seen:
                     seen.add(child.resolve())
                     reason = f"unsupported file type '{child.suffix.lower() or child.name}'"
                     results.append(FileResult(source_for(child), "skipped", reason=reason))
         elif path.exists():
-            add(path)
+            add(path, path.parent)
         else:
             missing.append(path)
     return files, missing

@@ -19,8 +19,10 @@ DENSE = "dense"
 BM25 = "bm25"
 COLBERT = "colbert"
 MUVERA = "muvera"
-# Payload fields with a keyword index: filters by source/document and the ingest bookkeeping.
-INDEXED_FIELDS: tuple[str, ...] = ("source", "doc_id", "file_hash")
+# Payload fields with a keyword index: filters by source/document, the ingest bookkeeping, and
+# the access groups every search filters on. A store created before `groups` existed gets the
+# index (and PUBLIC on every point) when it is next opened: see the adapters' `_ensure_groups`.
+INDEXED_FIELDS: tuple[str, ...] = ("source", "doc_id", "file_hash", "groups")
 LAYOUT_VERSION = 1
 
 

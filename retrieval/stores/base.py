@@ -22,6 +22,13 @@ class Store(Protocol):
         """Delete every point matching the filter."""
         ...
 
+    def set_groups(self, filter: Filter, groups: Sequence[str]) -> None:
+        """Set the access groups of every point matching the filter (none = everyone).
+
+        A payload update: no vector is re-encoded or rewritten.
+        """
+        ...
+
     def query(self, plan: QueryPlan) -> list[Passage]:
         """Run the plan as ONE universal query; passages best first, `rank` from 1."""
         ...

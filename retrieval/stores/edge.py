@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
+from retrieval.access import GROUPS_FIELD, PUBLIC, stored_groups
 from retrieval.errors import StoreLockedError, StoreUnavailableError
 from retrieval.plan import Stage, render, stored_vectors
 from retrieval.schema import BM25, COLBERT, DENSE, INDEXED_FIELDS, MUVERA, Layout
@@ -54,6 +55,7 @@ class EdgeStore:
             stored = _read_layout(layout_file)
             stored.check_compatible(layout, str(self.path))
             self._shard = _open(self.path, lambda: qe.EdgeShard.load(str(self.path)))
+            self._ensure_groups(layout_file)
         else:
             if (self.path / "segments").exists():
                 # A shard without our layout record: not ours, or created by an older version.
@@ -72,10 +74,24 @@ class EdgeStore:
                 )
             self._shard.flush()
             # Written last and atomically: a folder with the file always holds a complete shard.
-            tmp = layout_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(layout.to_dict(), indent=2))
-            os.replace(tmp, layout_file)
+            _write_layout(layout_file, layout)
         self._last_flush = time.monotonic()
+
+    def _ensure_groups(self, layout_file: Path) -> None:
+        """Bring a store from before access groups up to date, once: index `groups` and mark
+        every point without it PUBLIC (what it was: visible to everyone). Payload only."""
+        if GROUPS_FIELD in _read_indexes(layout_file):
+            return
+        self._shard.update(
+            qe.UpdateOperation.create_field_index(GROUPS_FIELD, qe.PayloadSchemaType.Keyword)
+        )
+        self._shard.update(
+            qe.UpdateOperation.set_payload_by_filter(
+                qe.Filter(must=[qe.IsEmptyCondition(GROUPS_FIELD)]), {GROUPS_FIELD: [PUBLIC]}
+            )
+        )
+        self._shard.flush()
+        _write_layout(layout_file, self.layout)
 
     @classmethod
     def from_settings(cls, settings: Settings, layout: Layout) -> EdgeStore:
@@ -116,6 +132,18 @@ class EdgeStore:
         assert flt is not None  # non-empty, checked above
         self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
         self._flush(force=False)
+
+    def set_groups(self, filter: Filter, groups: Sequence[str]) -> None:
+        if not filter:
+            raise ValueError(
+                "set_groups() needs a non-empty filter; refusing to change every point."
+            )
+        self._shard.update(
+            qe.UpdateOperation.set_payload_by_filter(
+                _filter(filter), {GROUPS_FIELD: stored_groups(groups)}
+            )
+        )
+        self._flush(force=True)
 
     def optimize(self) -> None:
         self._shard.optimize()
@@ -222,6 +250,22 @@ def _config(layout: Layout) -> qe.EdgeConfig:
     )
 
 
+def _write_layout(path: Path, layout: Layout) -> None:
+    # The record also lists the payload indexes, so a store made before one existed is known.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps({**layout.to_dict(), "payload_indexes": list(INDEXED_FIELDS)}, indent=2)
+    )
+    os.replace(tmp, path)
+
+
+def _read_indexes(path: Path) -> list[str]:
+    try:
+        return list(json.loads(path.read_text()).get("payload_indexes", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def _read_layout(path: Path) -> Layout:
     try:
         return Layout.from_dict(json.loads(path.read_text()))
@@ -290,6 +334,10 @@ def _filter(filter: Filter | None) -> qe.Filter | None:
         return None
     # Any: the engine's lists are invariant unions of every condition kind
     must: list[Any] = [_condition(key, value) for key, value in filter.must.items()]
+    allowed = filter.access_condition()
+    if allowed is not None:
+        # Its own condition, ANDed with the caller's: nothing in `must` can replace it.
+        must.append(qe.FieldCondition(GROUPS_FIELD, match=qe.MatchAny(list(allowed))))
     must_not: list[Any] = [_condition(key, value) for key, value in filter.must_not.items()]
     return qe.Filter(must=must or None, must_not=must_not or None)
 

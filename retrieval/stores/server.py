@@ -16,6 +16,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from retrieval.access import GROUPS_FIELD, PUBLIC, stored_groups
 from retrieval.errors import LayoutMismatchError, StoreUnavailableError
 from retrieval.plan import Stage, render, stored_vectors
 from retrieval.schema import BM25, COLBERT, DENSE, INDEXED_FIELDS, MUVERA, Layout
@@ -77,6 +78,7 @@ class ServerStore:
         with self._calls():
             if client.collection_exists(collection):
                 self._check_layout()
+                self._ensure_groups()
             else:
                 self._create()
 
@@ -161,6 +163,29 @@ class ServerStore:
             self.layout, f"{self.url} (collection {self.collection!r})"
         )
 
+    def _ensure_groups(self) -> None:
+        """Bring a collection from before access groups up to date: index `groups` and mark
+        every point without it PUBLIC (what it was: visible to everyone). Payload only."""
+        info = self.client.get_collection(self.collection)
+        if GROUPS_FIELD in (info.payload_schema or {}):
+            return
+        with self._quiet_local():
+            self.client.create_payload_index(
+                self.collection, GROUPS_FIELD, models.PayloadSchemaType.KEYWORD, wait=True
+            )
+            self.client.set_payload(
+                self.collection,
+                payload={GROUPS_FIELD: [PUBLIC]},
+                points=models.FilterSelector(
+                    filter=models.Filter(
+                        must=[
+                            models.IsEmptyCondition(is_empty=models.PayloadField(key=GROUPS_FIELD))
+                        ]
+                    )
+                ),
+                wait=True,
+            )
+
     # --- writes -----------------------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:
         if len(chunks) != len(vectors):
@@ -193,6 +218,19 @@ class ServerStore:
             self.client.delete(
                 self.collection,
                 points_selector=models.FilterSelector(filter=_required(_filter(filter))),
+                wait=True,
+            )
+
+    def set_groups(self, filter: Filter, groups: Sequence[str]) -> None:
+        if not filter:
+            raise ValueError(
+                "set_groups() needs a non-empty filter; refusing to change every point."
+            )
+        with self._calls():
+            self.client.set_payload(
+                self.collection,
+                payload={GROUPS_FIELD: stored_groups(groups)},
+                points=models.FilterSelector(filter=_filter(filter)),
                 wait=True,
             )
 
@@ -354,6 +392,12 @@ def _filter(filter: Filter | None) -> models.Filter | None:
         return None
     # Any: the engine's lists are invariant unions of every condition kind
     must: list[Any] = [_condition(key, value) for key, value in filter.must.items()]
+    allowed = filter.access_condition()
+    if allowed is not None:
+        # Its own condition, ANDed with the caller's: nothing in `must` can replace it.
+        must.append(
+            models.FieldCondition(key=GROUPS_FIELD, match=models.MatchAny(any=list(allowed)))
+        )
     must_not: list[Any] = [_condition(key, value) for key, value in filter.must_not.items()]
     return models.Filter(must=must or None, must_not=must_not or None)
 
