@@ -143,7 +143,7 @@ class EdgeStore:
                 _filter(filter), {GROUPS_FIELD: stored_groups(groups)}
             )
         )
-        self._flush(force=True)
+        self._flush(force=False)  # in the WAL already, like upsert
 
     def optimize(self) -> None:
         self._shard.optimize()
