@@ -13,12 +13,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from retrieval.access import PUBLIC
 from retrieval.console import (
+    AsOption,
     ModeOption,
     TopKOption,
+    caller,
     err,
     load_settings,
     opened_retriever,
+    operator_name,
     out,
     user_errors,
 )
@@ -27,11 +31,13 @@ from retrieval.modes import MODE_SPECS, MODES
 models_app = typer.Typer(
     help="Manage embedding models (offline copies for machines without internet)."
 )
+docs_app = typer.Typer(help="Documents in the store: who may see them.")
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the root app."""
     app.add_typer(models_app, name="models")
+    app.add_typer(docs_app, name="docs")
     app.command()(ingest)
     app.command()(search)
     app.command()(status)
@@ -96,6 +102,13 @@ def ingest(
         bool,
         typer.Option(help="Also remove stored chunks of files under PATHS that no longer exist."),
     ] = False,
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these groups may see the files (comma-separated, e.g. hr,legal). Default: "
+            "a folder's .msrag-groups file, else what the store records, else everyone."
+        ),
+    ] = None,
 ) -> None:
     """Add documents to the store: load → chunk → encode → upsert, with a progress bar.
 
@@ -103,18 +116,35 @@ def ingest(
     old chunks, and an interrupted run resumes where it stopped. Bad files are reported with a
     reason and skipped; the exit code is 1 if any file failed.
     """
+    from retrieval.access import group_names
+    from retrieval.audit import AuditLog
     from retrieval.ingest import ingest as run_ingest
+    from retrieval.loaders import doc_id_for
 
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
-        report = run_ingest(paths, settings, retriever.store, retriever.encoders, prune=prune)
+        wanted = None if groups is None else group_names(groups)
+        report = run_ingest(
+            paths, settings, retriever.store, retriever.encoders, prune=prune, groups=wanted
+        )
+        log = AuditLog.from_settings(settings)
+        for r in report.files:
+            if r.status in ("ingested", "pruned"):
+                action = "upload" if r.status == "ingested" else "delete"
+                log.record(
+                    operator_name(), action, r.path, doc_ids=[doc_id_for(r.path)], groups=r.groups
+                )
     table = Table(title="Ingest", show_lines=False)
-    for col in ("file", "status", "chunks", "reason"):
+    for col in ("file", "status", "chunks", "groups", "reason"):
         table.add_column(col)
     for r in report.files:
         colour = {"failed": "red", "skipped": "yellow"}.get(r.status, "green")
         table.add_row(
-            str(r.path), f"[{colour}]{r.status}[/{colour}]", str(r.chunks), r.reason or ""
+            str(r.path),
+            f"[{colour}]{r.status}[/{colour}]",
+            str(r.chunks),
+            ", ".join(r.groups) or "everyone",
+            r.reason or "",
         )
     out.print(table)
     out.print(report.summary())
@@ -133,14 +163,26 @@ def search(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list instead of a table.")
     ] = False,
+    as_user: AsOption = None,
 ) -> None:
     """Print the ranked passages for QUESTION with source, score and timings."""
+    from retrieval.audit import AuditLog
     from retrieval.types import Filter
 
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
+        who = caller(settings, as_user)
+        if who is not None and who.access is not None:
+            retriever = retriever.restricted_to(who.access)
         flt = Filter(must={"source": list(source)}) if source else None
         result = retriever.search(question, mode=mode, top_k=top_k, filter=flt)
+        AuditLog.from_settings(settings).record(
+            operator_name(as_user),
+            "search",
+            question,
+            doc_ids=[p.doc_id for p in result.passages],
+            groups=retriever.groups,
+        )
     if as_json:
         print(
             json.dumps(
@@ -155,6 +197,7 @@ def search(
                         "heading": p.heading,
                         "char_start": p.char_start,
                         "char_end": p.char_end,
+                        "groups": [g for g in p.groups if g != PUBLIC],
                         "text": p.text,
                     }
                     for p in result.passages
@@ -301,3 +344,39 @@ def eval_(
     if plot:
         plot_quality_latency(results, plot)
         err.print(f"Wrote {plot}")
+
+
+# --- docs: access groups -------------------------------------------------------------------------
+SourcesArgument = Annotated[
+    list[str], typer.Argument(help="Documents by source, as `msrag search` shows them.")
+]
+GroupsOption = Annotated[str, typer.Option(help="Comma-separated groups, e.g. hr,legal.")]
+
+
+@docs_app.command("grant")
+def docs_grant(sources: SourcesArgument, groups: GroupsOption) -> None:
+    """Let GROUPS see these documents (added to the groups they have). A payload update: no
+    re-encoding. A document for everyone becomes one for these groups only."""
+    _change_groups(sources, groups, grant=True)
+
+
+@docs_app.command("revoke")
+def docs_revoke(sources: SourcesArgument, groups: GroupsOption) -> None:
+    """Stop GROUPS from seeing these documents; with no group left, everyone may see them."""
+    _change_groups(sources, groups, grant=False)
+
+
+def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
+    from retrieval.access import change_groups, group_names
+    from retrieval.audit import AuditLog
+    from retrieval.loaders import doc_id_for
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        names = group_names(groups)
+        log = AuditLog.from_settings(settings)
+        for source in sources:
+            now = change_groups(retriever.store, source, names, grant=grant)
+            action = "grant" if grant else "revoke"
+            log.record(operator_name(), action, source, doc_ids=[doc_id_for(source)], groups=now)
+            out.print(f"{source}: {', '.join(now) or 'everyone'}")

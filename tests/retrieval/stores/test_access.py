@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from qdrant_client import QdrantClient
 
 from retrieval.access import PUBLIC, GroupNameError, visible
+from retrieval.modes import MODES
 from retrieval.schema import Layout
-from retrieval.settings import MODES
 from retrieval.stores import EdgeStore, ServerStore, Store
 from retrieval.stores.edge import LAYOUT_FILE
 from retrieval.types import Filter, QueryPlan
@@ -290,3 +290,20 @@ def test_property_returned_is_the_unfiltered_ranking_restricted_to_what_is_allow
     )
     allowed = {c.id for c in corpus.chunks if visible(_payload(c.groups), user)}
     assert returned == [p.id for p in everything if p.id in allowed][:k]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_stage_of_every_mode_carries_the_groups(
+    layout: Layout, base: Corpus, mode: str
+) -> None:
+    from retrieval.plan import Stage, render
+
+    def stages(stage: Stage) -> Iterator[Stage]:
+        yield stage
+        for child in stage.children:
+            yield from stages(child)
+
+    plan = QueryPlan(mode, base.queries[0], filter=Filter(groups=("hr",)))  # type: ignore[arg-type]
+    tree = list(stages(render(plan, layout)))
+    assert len(tree) >= (1 if mode in ("dense", "bm25") else 2)
+    assert all(s.filter is not None and s.filter.groups == ("hr",) for s in tree)
