@@ -24,6 +24,7 @@ if str(_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 from pydantic import SecretStr, ValidationError  # noqa: E402
 
+from assistant.identity import Identities, User  # noqa: E402
 from assistant.types import (  # noqa: E402
     Answer,
     ChatMessage,
@@ -34,9 +35,11 @@ from assistant.types import (  # noqa: E402
     StageEvent,
     TextEvent,
 )
+from retrieval.access import group_names  # noqa: E402
 from retrieval.errors import MsragError  # noqa: E402
+from retrieval.loaders import doc_id_for  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
-from ui import components, markup  # noqa: E402
+from ui import components, library, markup, signin  # noqa: E402
 from ui.engine import Engine  # noqa: E402
 from ui.uploads import UPLOAD_TYPES, ingest_uploads  # noqa: E402
 
@@ -78,8 +81,10 @@ def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
-        return None, None, (
-            f"The configuration is invalid ({problems}): fix .env or the MSRAG_* variables."
+        return (
+            None,
+            None,
+            (f"The configuration is invalid ({problems}): fix .env or the MSRAG_* variables."),
         )
     try:
         return settings, _engine(_settings_key(settings), settings), None
@@ -87,17 +92,25 @@ def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
         return settings, None, str(exc)
     except Exception as exc:  # never a traceback on the page; the log keeps the details
         log.exception("could not open the engine")
-        return settings, None, (
-            f"Could not start the assistant ({type(exc).__name__}: {exc}). Check the settings "
-            "and the server log, then reload the page."
+        return (
+            settings,
+            None,
+            (
+                f"Could not start the assistant ({type(exc).__name__}: {exc}). Check the settings "
+                "and the server log, then reload the page."
+            ),
         )
 
 
 # --- the conversation ---------------------------------------------------------------------------
 
 
-def _init_state() -> None:
+def _init_state(user: User) -> None:
     ss = st.session_state
+    if ss.get("user", user.name) != user.name:  # another person in this session: start clean
+        for key in list(ss.keys()):
+            del ss[key]
+    ss["user"] = user.name
     ss.setdefault("messages", [])  # {"role": "user", content} | {"role": "assistant", turn, …}
     ss.setdefault("turns", 0)
     ss.setdefault("last_timings", None)
@@ -146,7 +159,12 @@ def draw_history(engine: Engine | None) -> None:
 
 
 def run_turn(
-    question: str, engine: Engine | None, problem: str | None, mode: str, top_k: int
+    question: str,
+    engine: Engine | None,
+    problem: str | None,
+    mode: str,
+    top_k: int,
+    user: User,
 ) -> None:
     """Show the question, stream the answer into the page, and keep both in the history."""
     history = _history()
@@ -160,7 +178,7 @@ def run_turn(
             error = problem or "The store is not open."
             message = {"role": "assistant", "turn": turn, "error": error}
         else:
-            message = stream_answer(engine, question, history, mode, top_k, turn)
+            message = stream_answer(engine, question, history, mode, top_k, turn, user)
         st.session_state["messages"].append(message)
         if message.get("answer") is not None:
             st.session_state["last_timings"] = message["answer"].timings
@@ -168,7 +186,13 @@ def run_turn(
 
 
 def stream_answer(
-    engine: Engine, question: str, history: list[ChatMessage], mode: str, top_k: int, turn: int
+    engine: Engine,
+    question: str,
+    history: list[ChatMessage],
+    mode: str,
+    top_k: int,
+    turn: int,
+    user: User,
 ) -> dict[str, Any]:
     """Run the turn, redrawing the answer (with live citation links) as events arrive."""
     status = st.empty()
@@ -177,7 +201,9 @@ def stream_answer(
     sources: tuple[Source, ...] = ()
     message: dict[str, Any] = {"role": "assistant", "turn": turn}
     try:
-        for event in engine.assistant.stream(question, history, mode=mode, top_k=top_k):
+        # the user's assistant: the store returns only passages their groups may see
+        assistant = engine.assistant_for(user)
+        for event in assistant.stream(question, history, mode=mode, top_k=top_k):
             if isinstance(event, StageEvent):
                 status.caption(_STAGE_LABEL.get(event.stage, event.stage))
             elif isinstance(event, SourcesEvent):
@@ -209,9 +235,11 @@ def stream_answer(
 # --- adding documents ----------------------------------------------------------------------------
 
 
-def upload_section(engine: Engine | None) -> None:
+def upload_section(engine: Engine | None, user: User) -> None:
     """Upload → ingest with a progress bar → a line per file. Pending uploads are processed
-    from session state, so the same path serves the widget and tests."""
+    from session state, so the same path serves the widget and tests. Admins only."""
+    if not user.admin:
+        return
     st.subheader("Add documents")
     files = st.file_uploader(
         "Text, Markdown, HTML or PDF",
@@ -219,8 +247,12 @@ def upload_section(engine: Engine | None) -> None:
         accept_multiple_files=True,
         key=f"upload-{st.session_state['upload_round']}",
     )
+    groups = st.text_input(
+        "Only for groups (comma-separated; empty = everyone)", key="upload-groups"
+    )
     if st.button("Add to the store", disabled=not files or engine is None, width="stretch"):
         st.session_state["pending_uploads"] = [(f.name, f.getvalue()) for f in files or []]
+        st.session_state["pending_groups"] = groups
     pending = st.session_state["pending_uploads"]
     if pending and engine is not None:
         st.session_state["pending_uploads"] = []
@@ -233,9 +265,23 @@ def upload_section(engine: Engine | None) -> None:
             bar.progress(done / total if total else 1.0, text=label)
 
         try:
+            wanted = group_names(st.session_state.get("pending_groups") or "")
             results = ingest_uploads(
-                pending, engine.settings, engine.store, engine.encoders, progress=progress
+                pending,
+                engine.settings,
+                engine.store,
+                engine.encoders,
+                progress=progress,
+                groups=wanted,
             )
+            for r in results:
+                if r.status == "ingested":
+                    engine.audit.record(
+                        user.name, "upload", r.path, doc_ids=[doc_id_for(r.path)], groups=r.groups
+                    )
+        except MsragError as exc:  # a bad group name
+            st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+            return
         except Exception as exc:  # the per-file errors are in results; this is the store itself
             log.exception("ingesting uploads failed")
             problem = markup.escape_markdown(str(exc))
@@ -253,12 +299,17 @@ def upload_section(engine: Engine | None) -> None:
 def main() -> None:
     st.set_page_config(page_title="msrag — chat with your documents", page_icon=":material/forum:")
     components.html(markup.STYLE)
-    _init_state()
     settings, engine, problem = open_engine()
-    defaults = settings or Settings.model_construct()
+    if settings is None:  # without settings the auth mode is unknown: show nothing else
+        st.error(markup.escape_markdown(problem or "No settings."), icon=":material/error:")
+        st.stop()
+    user = signin.gate(settings, engine.identities if engine else Identities(settings))
+    _init_state(user)
+    defaults = settings
 
     with st.sidebar:
         st.title(":material/forum: msrag")
+        signin.who_panel(settings, user)
         store_box = st.container()
         mode, top_k = components.retrieval_controls(defaults.mode, defaults.top_k)
         timings_box = st.container()
@@ -266,7 +317,10 @@ def main() -> None:
             st.session_state["messages"] = []
             st.session_state["last_timings"] = None
         st.divider()
-        upload_section(engine)
+        if engine is not None:
+            library.library_panel(engine, user)
+            library.audit_panel(engine, user)
+        upload_section(engine, user)
 
     if problem:
         st.error(markup.escape_markdown(problem), icon=":material/error:")
@@ -275,7 +329,7 @@ def main() -> None:
     draw_history(engine)
     question = st.chat_input("Ask about your documents")
     if question:
-        run_turn(question, engine, problem, mode, top_k)
+        run_turn(question, engine, problem, mode, top_k, user)
 
     # Drawn last so they show this run's answer and uploads.
     with store_box:
@@ -283,7 +337,7 @@ def main() -> None:
             st.warning("The store is not open: see the message.", icon=":material/warning:")
         else:
             try:
-                components.store_panel(engine.stats(), engine.llm_label)
+                components.store_panel(engine.stats(user.access), engine.llm_label)
             except Exception as exc:  # a server that went away after start
                 log.warning("store stats failed: %s", exc)
                 st.warning(markup.escape_markdown(str(exc)), icon=":material/warning:")

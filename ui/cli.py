@@ -21,6 +21,11 @@ def ui(
     address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
 ) -> None:
     """Start the Streamlit chat in the browser (the store is opened by the UI server)."""
+    from assistant.identity import check_bind
+    from retrieval.console import load_settings, user_errors
+
+    with user_errors():  # header sign-in must not be reachable around the proxy
+        check_bind(load_settings(), address)
     app_path = Path(__file__).resolve().parent / "app.py"
     cmd = [
         sys.executable,

@@ -1,0 +1,77 @@
+"""Who is using the page, per `MSRAG_AUTH`, and the page shown to nobody.
+
+Access is decided here, once per script run, and handed to the engine as a `User`; the engine
+restricts the retriever (`assistant_for`) so the store itself never returns a forbidden passage
+— nothing is hidden by the page alone.
+
+- `none`: the one local user (everything, admin).
+- `header`: the user in `MSRAG_AUTH_HEADER` (`st.context.headers`), set by the reverse proxy.
+  No header → the sign-in-required page and nothing else. The page also refuses to run on a
+  non-loopback address without `MSRAG_TRUSTED_PROXY=true` (as `msrag ui` does before starting).
+- `oidc`: Streamlit's `st.login()` / `st.user` with the provider in `.streamlit/secrets.toml`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assistant.identity import Identities, UnsafeBindError, User, check_bind
+from retrieval.errors import MsragError
+from retrieval.settings import Settings
+from ui import markup
+
+
+def current_user(settings: Settings, identities: Identities) -> User | None:
+    """The signed-in user, or None when nobody is (header missing, not logged in)."""
+    if settings.auth == "none":
+        return identities.local()
+    if settings.auth == "header":
+        return identities.from_headers(dict(st.context.headers))
+    if not st.user.is_logged_in:
+        return None
+    email = st.user.get("email") or st.user.get("sub")
+    return identities.user(str(email)) if email else None
+
+
+def gate(settings: Settings, identities: Identities) -> User:
+    """The user, or draw the sign-in-required page (and only it) and stop the run."""
+    try:
+        check_bind(settings, st.get_option("server.address") or "0.0.0.0")
+        user = current_user(settings, identities)
+    except UnsafeBindError as exc:
+        _stop("The assistant is not safely exposed", str(exc))
+    except MsragError as exc:  # an unreadable groups file: nobody gets in until it is fixed
+        _stop("Sign-in is not available", str(exc))
+    if user is None:
+        if settings.auth == "oidc":
+            st.title("Sign-in required")
+            st.write("Sign in with your organisation's account to use the assistant.")
+            st.button("Sign in", on_click=st.login, type="primary")
+            st.stop()
+        _stop(
+            "Sign-in required",
+            "This assistant is only available after signing in through your organisation's "
+            "sign-in page. Open it through that link, or ask the administrator for access.",
+        )
+    return user
+
+
+def _stop(title: str, message: str) -> None:
+    st.title(title)
+    st.write(markup.escape_markdown(message))
+    st.stop()
+
+
+def who_panel(settings: Settings, user: User) -> None:
+    """The sidebar's line about the user: name, groups, admin."""
+    if settings.auth == "none":
+        st.caption("Single-user mode (MSRAG_AUTH=none): you see every document.")
+        return
+    groups = ", ".join(user.groups) or "no group (public documents only)"
+    st.markdown(
+        f":material/person: **{markup.escape_markdown(user.name)}**  \n"
+        f"Groups: {markup.escape_markdown(groups)}"
+        + ("  \n**Admin**: sees and manages every document" if user.admin else "")
+    )
+    if settings.auth == "oidc":
+        st.button("Sign out", on_click=st.logout)
