@@ -319,13 +319,14 @@ def main() -> None:
         st.divider()
         if engine is not None:
             library.library_panel(engine, user)
-            library.audit_panel(engine, user)
         upload_section(engine, user)
 
     if problem:
         st.error(markup.escape_markdown(problem), icon=":material/error:")
     elif not st.session_state["messages"]:
         st.caption("Ask a question about the documents in the store; answers cite their sources.")
+    if engine is not None:
+        library.audit_panel(engine, user)
     draw_history(engine)
     question = st.chat_input("Ask about your documents")
     if question:

@@ -22,7 +22,7 @@ def library_panel(engine: Engine, user: User) -> None:
             who = ", ".join(doc.groups) or "everyone"
             st.markdown(
                 f"**{markup.escape_markdown(doc.title)}**  \n"
-                f"`{markup.escape_markdown(doc.source)}` — {doc.chunks} chunks — {who}"
+                f"{markup.escape_markdown(doc.source)} — {doc.chunks} chunks — {who}"
             )
         if not docs:
             st.caption("No documents you may see yet.")
@@ -72,6 +72,6 @@ def audit_panel(engine: Engine, user: User) -> None:
             for e in engine.audit.entries(limit=100)
         ]
         if rows:
-            st.dataframe(rows, hide_index=True, width="stretch")
+            st.table(rows)  # plain HTML: readable, copyable, and searchable with Ctrl-F
         else:
             st.caption("Nothing recorded yet.")
