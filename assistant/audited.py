@@ -1,8 +1,7 @@
 """Every turn on the record: an `Assistant` for one user whose answers go to the audit log.
 
->>> bot = audited(Assistant(settings, retriever.restricted_to(user.groups)), log, user)
-... # doctest: +SKIP
->>> bot.ask("How many holidays?")  # logged: user, question, documents sent  # doctest: +SKIP
+bot = audited(Assistant(settings, retriever.restricted_to(user.groups)), log, user)
+bot.ask("How many holidays?")  # logged: user, question, documents sent
 """
 
 from __future__ import annotations

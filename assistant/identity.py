@@ -11,9 +11,9 @@
 Groups come from the groups file (`retrieval.membership`); without one, signed-in users are in
 no group (public documents only) and nobody is an admin.
 
->>> settings = Settings(auth="header", groups_file=None)  # doctest: +SKIP
->>> Identities(settings).from_headers({"X-Forwarded-Email": "bob@example.com"})  # doctest: +SKIP
-User(name='bob@example.com', groups=(), admin=False)
+    settings = Settings(auth="header", groups_file=None)
+    Identities(settings).from_headers({"X-Forwarded-Email": "bob@example.com"})
+    # -> User(name='bob@example.com', groups=(), admin=False)
 """
 
 from __future__ import annotations

@@ -27,12 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from retrieval.errors import RetrievalError
-
-if TYPE_CHECKING:
-    from retrieval.stores.base import Store
 
 PUBLIC = "_public"
 GROUPS_FIELD = "groups"
@@ -42,10 +38,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 class GroupNameError(RetrievalError, ValueError):
     """A group name that is not a plain lowercase word."""
-
-
-class UnknownDocumentError(RetrievalError, ValueError):
-    """No stored document has the source named."""
 
 
 def group_name(name: str) -> str:
@@ -120,38 +112,3 @@ def folder_groups(path: Path, stop: Path | None = None) -> tuple[str, ...] | Non
         if folder == limit or folder.parent == folder:
             return None
         folder = folder.parent
-
-
-def document_groups(store: Store, source: str) -> tuple[str, ...]:
-    """The groups that may see the document `source` (empty: everyone)."""
-    from retrieval.types import Filter  # noqa: PLC0415 - types imports this module
-
-    found: set[str] = set()
-    seen = False
-    for _, payload in store.scroll_payloads([GROUPS_FIELD], Filter(must={"source": source})):
-        seen = True
-        stored = payload.get(GROUPS_FIELD)
-        found.update(g for g in (stored if isinstance(stored, list) else []) if g != PUBLIC)
-    if not seen:
-        shown = source if len(source) <= 80 else source[:80] + "…"
-        raise UnknownDocumentError(
-            f"No stored document has the source {shown!r}: use the source exactly as "
-            "`msrag search` or `msrag status` shows it."
-        )
-    return tuple(sorted(found))
-
-
-def change_groups(
-    store: Store, source: str, groups: Iterable[str], *, grant: bool
-) -> tuple[str, ...]:
-    """Grant (add) or revoke (remove) `groups` on one document; returns its groups now.
-
-    Only the `groups` payload of its chunks changes: nothing is re-encoded.
-    """
-    from retrieval.types import Filter  # noqa: PLC0415 - types imports this module
-
-    current = set(document_groups(store, source))
-    names = set(group_names(list(groups)))
-    now = tuple(sorted(current | names if grant else current - names))
-    store.set_groups(Filter(must={"source": source}), now)
-    return now

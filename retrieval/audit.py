@@ -4,10 +4,9 @@ An append-only table `audit` in `MSRAG_DATA_DIR/conversations.db` (the conversat
 its own table). SQLite triggers reject UPDATE and DELETE, so a bug or a curious admin with the
 app cannot rewrite history through it; only someone with the file itself can.
 
->>> log = AuditLog.from_settings(settings)  # doctest: +SKIP
->>> log.record("bob@example.com", "ask", "Holidays?", doc_ids=["d1"])  # doctest: +SKIP
->>> [e.action for e in log.entries(user="bob@example.com")]  # doctest: +SKIP
-['ask']
+    log = AuditLog.from_settings(settings)
+    log.record("bob@example.com", "ask", "Holidays?", doc_ids=["d1"])
+    [e.action for e in log.entries(user="bob@example.com")]  # -> ['ask']
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from retrieval.access import PUBLIC
+from retrieval.audit import Action
 from retrieval.console import (
     AsOption,
     ModeOption,
@@ -130,7 +131,7 @@ def ingest(
         log = AuditLog.from_settings(settings)
         for r in report.files:
             if r.status in ("ingested", "pruned"):
-                action = "upload" if r.status == "ingested" else "delete"
+                action: Action = "upload" if r.status == "ingested" else "delete"
                 log.record(
                     operator_name(), action, r.path, doc_ids=[doc_id_for(r.path)], groups=r.groups
                 )
@@ -367,9 +368,10 @@ def docs_revoke(sources: SourcesArgument, groups: GroupsOption) -> None:
 
 
 def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
-    from retrieval.access import change_groups, group_names
+    from retrieval.access import group_names
     from retrieval.audit import AuditLog
     from retrieval.loaders import doc_id_for
+    from retrieval.permissions import change_groups
 
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
@@ -377,6 +379,6 @@ def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
         log = AuditLog.from_settings(settings)
         for source in sources:
             now = change_groups(retriever.store, source, names, grant=grant)
-            action = "grant" if grant else "revoke"
+            action: Action = "grant" if grant else "revoke"
             log.record(operator_name(), action, source, doc_ids=[doc_id_for(source)], groups=now)
             out.print(f"{source}: {', '.join(now) or 'everyone'}")

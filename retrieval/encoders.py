@@ -116,10 +116,10 @@ class TokenMatch:
 class Encoders:
     """The three encoders of a collection, built from settings.
 
-        enc = Encoders(Settings())
-        v = enc.encode_query("what is late interaction?")
-        v.colbert.shape
-        # -> (8, 96)
+    enc = Encoders(Settings())
+    v = enc.encode_query("what is late interaction?")
+    v.colbert.shape
+    # -> (8, 96)
     """
 
     def __init__(self, settings: Settings, *, threads: int | None = None) -> None:

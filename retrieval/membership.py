@@ -13,9 +13,9 @@ bob@example.com: hr, legal
 Only the file's patterns are patterns: a user name is always compared literally, so a name
 like `*` matches the entry `"*"` and nothing else.
 
->>> directory = GroupsDirectory(Path("groups.yaml"))  # doctest: +SKIP
->>> directory.membership("bob@example.com")  # doctest: +SKIP
-Membership(user='bob@example.com', groups=('hr', 'legal'), admin=False)
+    directory = GroupsDirectory(Path("groups.yaml"))
+    directory.membership("bob@example.com")
+    # -> Membership(user='bob@example.com', groups=('hr', 'legal'))
 """
 
 from __future__ import annotations

@@ -23,11 +23,12 @@ from assistant.audited import audited
 from assistant.chat import Assistant
 from assistant.errors import AssistantError
 from assistant.identity import Identities, User
-from retrieval.access import PUBLIC, change_groups, document_groups, group_names
+from retrieval.access import PUBLIC, group_names
 from retrieval.alignment import align
-from retrieval.audit import AuditLog
+from retrieval.audit import Action, AuditLog
 from retrieval.encoders import Encoders, TokenMatch
 from retrieval.loaders import doc_id_for
+from retrieval.permissions import change_groups, document_groups
 from retrieval.retriever import MultiStageRetriever
 from retrieval.schema import layout_for
 from retrieval.settings import Settings
@@ -146,7 +147,7 @@ class Engine:
         """Grant or revoke groups on one document (admins only; audited)."""
         _require_admin(user)
         now = change_groups(self.store, source, group_names(groups), grant=grant)
-        action = "grant" if grant else "revoke"
+        action: Action = "grant" if grant else "revoke"
         self.audit.record(user.name, action, source, doc_ids=[doc_id_for(source)], groups=now)
         return now
 

@@ -13,6 +13,8 @@ restricts the retriever (`assistant_for`) so the store itself never returns a fo
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import streamlit as st
 
 from assistant.identity import Identities, UnsafeBindError, User, check_bind
@@ -48,6 +50,7 @@ def gate(settings: Settings, identities: Identities) -> User:
             st.write("Sign in with your organisation's account to use the assistant.")
             st.button("Sign in", on_click=st.login, type="primary")
             st.stop()
+            raise AssertionError("st.stop() ends the run")
         _stop(
             "Sign-in required",
             "This assistant is only available after signing in through your organisation's "
@@ -56,10 +59,11 @@ def gate(settings: Settings, identities: Identities) -> User:
     return user
 
 
-def _stop(title: str, message: str) -> None:
+def _stop(title: str, message: str) -> NoReturn:
     st.title(title)
     st.write(markup.escape_markdown(message))
     st.stop()
+    raise AssertionError("st.stop() ends the run")
 
 
 def who_panel(settings: Settings, user: User) -> None:

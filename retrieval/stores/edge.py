@@ -138,10 +138,10 @@ class EdgeStore:
             raise ValueError(
                 "set_groups() needs a non-empty filter; refusing to change every point."
             )
+        flt = _filter(filter)
+        assert flt is not None  # non-empty, checked above
         self._shard.update(
-            qe.UpdateOperation.set_payload_by_filter(
-                _filter(filter), {GROUPS_FIELD: stored_groups(groups)}
-            )
+            qe.UpdateOperation.set_payload_by_filter(flt, {GROUPS_FIELD: stored_groups(groups)})
         )
         self._flush(force=False)  # in the WAL already, like upsert
 

@@ -230,7 +230,7 @@ class ServerStore:
             self.client.set_payload(
                 self.collection,
                 payload={GROUPS_FIELD: stored_groups(groups)},
-                points=models.FilterSelector(filter=_filter(filter)),
+                points=models.FilterSelector(filter=_required(_filter(filter))),
                 wait=True,
             )
 
