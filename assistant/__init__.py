@@ -1,8 +1,8 @@
 """The assistant: grounded, cited answers over the multi-stage retriever.
 
-from assistant import Assistant, Answer
-Assistant(settings, retriever).ask("Who was Ada Lovelace?").text
-# -> 'Ada Lovelace was an English mathematician [1].'
+    from assistant import Assistant, Answer
+    Assistant(settings, retriever).ask("Who was Ada Lovelace?").text
+    # -> 'Ada Lovelace was an English mathematician [1].'
 """
 
 from __future__ import annotations

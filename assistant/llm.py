@@ -102,9 +102,9 @@ class LLMStream:
 class LLMClient:
     """Chat completions against `settings.openai_base_url` (or OpenAI) with `settings.llm_model`.
 
-    llm = LLMClient(Settings(OPENAI_BASE_URL="http://127.0.0.1:8080/v1"))
-    "".join(llm.stream([{"role": "user", "content": "Say hi"}]))
-    # -> 'Hi!'
+        llm = LLMClient(Settings(OPENAI_BASE_URL="http://127.0.0.1:8080/v1"))
+        "".join(llm.stream([{"role": "user", "content": "Say hi"}]))
+        # -> 'Hi!'
     """
 
     def __init__(

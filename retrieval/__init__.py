@@ -1,10 +1,10 @@
 """Multi-stage, late-interaction retrieval over Qdrant, usable as a LlamaIndex retriever.
 
-from retrieval import MultiStageRetriever, Settings
-retriever = MultiStageRetriever.from_settings(Settings())
-hits = retriever.retrieve("How does MaxSim score a passage?")
-hits[0].node.metadata["source"]
-# -> 'docs/colbert.md'
+    from retrieval import MultiStageRetriever, Settings
+    retriever = MultiStageRetriever.from_settings(Settings())
+    hits = retriever.retrieve("How does MaxSim score a passage?")
+    hits[0].node.metadata["source"]
+    # -> 'docs/colbert.md'
 """
 
 from __future__ import annotations

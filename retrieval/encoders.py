@@ -116,10 +116,10 @@ class TokenMatch:
 class Encoders:
     """The three encoders of a collection, built from settings.
 
-    enc = Encoders(Settings())
-    v = enc.encode_query("what is late interaction?")
-    v.colbert.shape
-    # -> (8, 96)
+        enc = Encoders(Settings())
+        v = enc.encode_query("what is late interaction?")
+        v.colbert.shape
+        # -> (8, 96)
     """
 
     def __init__(self, settings: Settings, *, threads: int | None = None) -> None:
@@ -171,9 +171,7 @@ class Encoders:
         Lets callers share one set of ONNX sessions across collections with different layouts.
         """
         if (settings.pool_factor, settings.muvera, settings.encode_batch_size) == (
-            self.pool_factor,
-            self.muvera_dim is not None,
-            self.batch_size,
+            self.pool_factor, self.muvera_dim is not None, self.batch_size
         ):
             return self
         clone = copy.copy(self)

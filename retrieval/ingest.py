@@ -68,9 +68,9 @@ class FileResult:
 class IngestReport:
     """Per-file results and throughput of one `ingest` run.
 
-    report = ingest(["examples/docs"], settings, store, encoders)
-    report.ok, report.counts()["ingested"]
-    # -> (True, 8)
+        report = ingest(["examples/docs"], settings, store, encoders)
+        report.ok, report.counts()["ingested"]
+        # -> (True, 8)
     """
 
     files: list[FileResult] = field(default_factory=list)

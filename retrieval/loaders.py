@@ -66,9 +66,9 @@ class Section:
 class Document:
     """The extracted text of one file and where its pages and headings start.
 
-    doc = load("examples/docs/ada_lovelace.md")
-    doc.title, doc.locate(doc.text.index("Analytical Engine"))
-    # -> ('Ada Lovelace', (None, 'The Analytical Engine'))
+        doc = load("examples/docs/ada_lovelace.md")
+        doc.title, doc.locate(doc.text.index("Analytical Engine"))
+        # -> ('Ada Lovelace', (None, 'The Analytical Engine'))
     """
 
     source: str  # the path as the user sees it (relative to cwd when possible)

@@ -1,8 +1,8 @@
 """The two Qdrant stores behind one protocol, and `open_store` to pick the configured one.
 
-store = open_store(settings, layout)
-store.describe()
-# -> 'embedded store at .msrag/msrag'
+    store = open_store(settings, layout)
+    store.describe()
+    # -> 'embedded store at .msrag/msrag'
 """
 
 from __future__ import annotations
