@@ -81,7 +81,8 @@ def test_cli_exit_codes_table_and_junit(demo_copy: Path, edge_env: dict[str, str
 def _plugin_args() -> list[str]:
     """`-p` the plugin unless its entry point (pyproject `pytest11`) already loads it."""
     loaded = any(
-        ep.value == "regress.plugin" for ep in importlib.metadata.entry_points(group="pytest11")
+        ep.value == "regress.plugin"
+        for ep in importlib.metadata.entry_points(group="pytest11")
     )
     return [] if loaded else ["-p", "regress.plugin"]
 

@@ -308,16 +308,8 @@ def test_killed_run_resumes_to_exactly_the_state_of_a_clean_run(
         "settings": {
             k: str(v) if isinstance(v, Path) else v
             for k, v in interrupted.model_dump(mode="json").items()
-            if k
-            in {
-                "data_dir",
-                "dense_model",
-                "sparse_model",
-                "colbert_model",
-                "pool_factor",
-                "colbert_datatype",
-                *overrides,
-            }
+            if k in {"data_dir", "dense_model", "sparse_model", "colbert_model", "pool_factor",
+                     "colbert_datatype", *overrides}
         },
         "paths": [str(corpus)],
     }

@@ -178,11 +178,8 @@ def locked(page: Path) -> Iterator[None]:
         "print('ready', flush=True); sys.stdin.read()\n"
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(page)],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", code, str(page)], cwd=REPO, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
@@ -238,12 +235,10 @@ class TestWithLLM:
             yield server
 
     def test_streamed_answer_with_links_and_the_model_in_the_sidebar(self, llm) -> None:
-        llm.script(
-            Reply(
-                "Ada Lovelace was born on 10 December 1815 [1]. "
-                "She was <b>remarkable</b> [9]. See [x](javascript:alert(1)) [2]."
-            )
-        )
+        llm.script(Reply(
+            "Ada Lovelace was born on 10 December 1815 [1]. "
+            "She was <b>remarkable</b> [9]. See [x](javascript:alert(1)) [2]."
+        ))
         at = _run("When was Ada Lovelace born?")
         info = html.unescape("\n".join(m.value for m in at.sidebar.markdown))
         assert "test-model at http://127.0.0.1:" in info

@@ -47,8 +47,7 @@ class TestHighlights:
         out = highlighted(text, [(0, 10), (5, 9), (11, 16)])
         assert _visible(out) == text
         assert [_visible(m) for m in re.findall(r"<mark[^>]*>(.*?)</mark>", out)] == [
-            "One <two>.",
-            "Three",
+            "One <two>.", "Three"
         ]
 
     def test_heat_strongest_is_darkest(self) -> None:
