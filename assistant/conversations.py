@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from assistant.types import Answer, Source, Timings
-from retrieval.errors import RetrievalError
+from assistant.errors import AssistantError
+from retrieval.errors import EXIT_UPSTREAM, EXIT_USAGE
 from retrieval.types import Passage
 
 SCHEMA_VERSION = 1
@@ -95,11 +96,19 @@ _MIGRATIONS: tuple[str, ...] = (
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
-class HistoryError(RetrievalError):
+class HistoryError(AssistantError):
     """The conversation history cannot be read or written; the message says why and what to do.
 
     The chat keeps answering without history when this is raised.
     """
+
+    exit_code = EXIT_UPSTREAM  # the database file, like a store, is something we depend on
+
+
+class HistoryArgumentError(HistoryError, ValueError):
+    """A request the history cannot satisfy as asked: an unknown id, an empty title."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -309,7 +318,7 @@ class ConversationStore:
     def rename(self, conversation_id: int, title: str) -> None:
         title = " ".join(title.split())
         if not title:
-            raise ValueError("A conversation title cannot be empty: type a few words.")
+            raise HistoryArgumentError("A conversation title cannot be empty: type a few words.")
         with self._write() as db:
             db.execute(
                 "UPDATE conversations SET title = ? WHERE id = ? AND user_id = ?",
@@ -417,14 +426,14 @@ class ConversationStore:
     def set_feedback(self, turn_id: int, rating: Rating | None, comment: str = "") -> None:
         """Record 👍 ('up') / 👎 ('down') / none and a comment for a turn (replacing earlier)."""
         if rating not in ("up", "down", None):
-            raise ValueError(f"A rating is 'up', 'down' or none, not {rating!r}.")
+            raise HistoryArgumentError(f"A rating is 'up', 'down' or none, not {rating!r}.")
         with self._write() as db:
             if not db.execute(
                 "SELECT 1 FROM turns t JOIN conversations c ON c.id = t.conversation_id "
                 "WHERE t.id = ? AND c.user_id = ?",
                 (turn_id, self.user_id),
             ).fetchone():
-                raise ValueError(f"There is no turn {turn_id} in this history.")
+                raise HistoryArgumentError(f"There is no turn {turn_id} in this history.")
             db.execute(
                 "INSERT INTO feedback (turn_id, user_id, rating, comment, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (turn_id) DO UPDATE SET "
@@ -578,7 +587,7 @@ def parse_since(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ValueError(
+        raise HistoryArgumentError(
             f"'{text}' is not a date: give it as YYYY-MM-DD or YYYY-MM-DDTHH:MM."
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -590,6 +599,7 @@ __all__ = [
     "Conversation",
     "ConversationStore",
     "Feedback",
+    "HistoryArgumentError",
     "HistoryError",
     "Turn",
     "parse_since",

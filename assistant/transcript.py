@@ -33,7 +33,8 @@ def escape(text: str) -> str:
 def to_markdown(conversation: Conversation, turns: Sequence[Turn]) -> str:
     """The conversation: a heading, each question and answer, then the numbered source list."""
     lines = [f"# {escape(' '.join(conversation.title.split()))}", ""]
-    lines.append(f"_Conversation {conversation.id}, started {conversation.created_at[:16]} UTC._")
+    started = conversation.created_at[:16].replace("T", " ")
+    lines.append(f"_Conversation {conversation.id}, started {started} UTC._")
     numbered: dict[str, int] = {}  # passage id → number in this transcript
     listed: list[Source] = []
     for turn in turns:
