@@ -24,7 +24,7 @@ from assistant.types import (
     StageEvent,
     TextEvent,
 )
-from retrieval.errors import RetrievalError
+from retrieval.errors import MsragError
 from retrieval.settings import Settings
 from ui import components, feedback, markup, resources
 from ui.engine import Engine
@@ -234,7 +234,7 @@ def stream_answer(
                     unsafe_allow_html=True,
                 )
                 message["answer"] = answer
-    except (RetrievalError, ValueError) as exc:
+    except MsragError as exc:
         message["error"] = str(exc)
     except Exception as exc:  # never a traceback on the page; the log keeps the details
         log.exception("the chat turn failed")
@@ -305,7 +305,7 @@ def _open_conversation_actions(history: ConversationStore, conversation_id: int)
             try:
                 history.rename(conversation_id, title)
                 st.rerun()
-            except (HistoryError, ValueError) as exc:
+            except HistoryError as exc:
                 st.caption(markup.escape_markdown(str(exc)))
         try:
             transcript = to_markdown(conversation, history.turns(conversation_id))

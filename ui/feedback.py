@@ -48,7 +48,7 @@ def feedback_row(
         try:
             history.set_feedback(stored.id, chosen, comment if chosen else "")
             fresh = history.turn(stored.id)
-        except (HistoryError, ValueError) as exc:
+        except HistoryError as exc:
             st.caption(markup.escape_markdown(str(exc)))
             return
         if fresh is not None:

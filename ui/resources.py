@@ -17,7 +17,7 @@ import streamlit as st
 from pydantic import SecretStr, ValidationError
 
 from assistant.conversations import ConversationStore, HistoryError
-from retrieval.errors import RetrievalError
+from retrieval.errors import MsragError
 from retrieval.settings import Settings
 from ui.engine import Engine
 
@@ -57,7 +57,7 @@ def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
         )
     try:
         return settings, _engine(settings_key(settings), settings), None
-    except RetrievalError as exc:
+    except MsragError as exc:
         return settings, None, str(exc)
     except Exception as exc:  # never a traceback on the page; the log keeps the details
         log.exception("could not open the engine")

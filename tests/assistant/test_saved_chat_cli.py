@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from msrag.cli import app
 from assistant.conversations import ConversationStore
 from tests.assistant.test_cli import workdir  # noqa: F401 (fixture)
 from tests.conftest import DEMO_DOCS
