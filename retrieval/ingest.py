@@ -13,7 +13,8 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -33,6 +34,7 @@ from rich.text import Text
 from retrieval.chunking import chunk_document, version_hash
 from retrieval.loaders import (
     SUPPORTED_SUFFIXES,
+    Document,
     LoadError,
     file_digest,
     load,
@@ -157,7 +159,9 @@ def ingest(
                     _delete_other_versions(store, source, file_hash)
                 continue
             doc = load(path, data=data)
-            chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
+            chunks = with_document_facts(
+                chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap), doc, len(data)
+            )
         except LoadError as exc:
             result.reason = exc.reason
             continue
@@ -204,6 +208,14 @@ def ingest(
     report.files.sort(key=lambda r: r.path)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def with_document_facts(chunks: list[Chunk], doc: Document, size_bytes: int) -> list[Chunk]:
+    """The chunks carrying their document's size, page count and ingest time (for the
+    document library); ids are unchanged, as they depend on the content only."""
+    pages = max((s.page for s in doc.sections if s.page is not None), default=None)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return [replace(c, size_bytes=size_bytes, page_count=pages, ingested_at=now) for c in chunks]
 
 
 def ingest_chunks(

@@ -21,6 +21,9 @@ COLBERT = "colbert"
 MUVERA = "muvera"
 # Payload fields with a keyword index: filters by source/document and the ingest bookkeeping.
 INDEXED_FIELDS: tuple[str, ...] = ("source", "doc_id", "file_hash")
+# Integer payload indexes: `chunk_index = 0` finds one point per document (the document library)
+# without reading every point. Created on open when missing, so older stores gain it.
+INTEGER_INDEXED_FIELDS: tuple[str, ...] = ("chunk_index",)
 LAYOUT_VERSION = 1
 
 

@@ -25,6 +25,10 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "heading",
     "file_hash",
 )
+# Per-document facts repeated on each of its chunks, for the document library (`library.py`).
+# Kept apart from PAYLOAD_FIELDS: `ingested_at` differs between two ingests of the same file, and
+# every other field describes the chunk's content. Points stored before these existed lack them.
+DOCUMENT_FIELDS: tuple[str, ...] = ("size_bytes", "page_count", "ingested_at")
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,12 @@ class Chunk:
     file_hash: str  # content hash of the whole document version
     page: int | None = None
     heading: str | None = None
+    size_bytes: int | None = None  # the file's size
+    page_count: int | None = None  # pages of a PDF; None for files without pages
+    ingested_at: str | None = None  # ISO 8601 UTC, when this version was stored
 
     def payload(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in PAYLOAD_FIELDS}
+        return {name: getattr(self, name) for name in PAYLOAD_FIELDS + DOCUMENT_FIELDS}
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ if str(_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from ui import components, markup, resources  # noqa: E402
-from ui.chat_page import chat_page  # noqa: E402
-from ui.documents_page import documents_page  # noqa: E402
+
+_HERE = Path(__file__).resolve().parent
 
 log = logging.getLogger("msrag.ui")
 
@@ -30,11 +30,13 @@ log = logging.getLogger("msrag.ui")
 def main() -> None:
     st.set_page_config(page_title="msrag — chat with your documents", page_icon=":material/forum:")
     components.html(markup.STYLE)
+    # File pages (each runs its function when Streamlit executes it), so that AppTest can
+    # switch between them like a browser does.
     page = st.navigation(
         [
-            st.Page(chat_page, title="Chat", icon=":material/forum:", default=True),
+            st.Page(_HERE / "chat_page.py", title="Chat", icon=":material/forum:", default=True),
             st.Page(
-                documents_page,
+                _HERE / "documents_page.py",
                 title="Documents",
                 icon=":material/folder_open:",
                 url_path="documents",

@@ -1,4 +1,8 @@
-"""The Documents page: what the store holds, one document's chunks, delete, re-ingest, upload."""
+"""The Documents page: what the store holds, one document's chunks, delete, re-ingest, upload.
+
+Everything it shows comes from `retrieval.library`, which reads payload indexes only, so a click
+costs the same on a store of 50 documents or 50,000 chunks.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,21 @@ import logging
 
 import streamlit as st
 
+from retrieval.docs_cli import human_size
+from retrieval.errors import MsragError
+from retrieval.library import (
+    DocumentInfo,
+    chunks_of,
+    delete_document,
+    documents,
+    reingest,
+    sort_documents,
+)
 from ui import components, markup, resources
 from ui.engine import Engine
 from ui.uploads import UPLOAD_TYPES, ingest_uploads
+
+CHUNKS_SHOWN = 200  # an opened document shows this many chunks (a 2,000-page PDF stays usable)
 
 log = logging.getLogger("msrag.ui")
 
@@ -18,6 +34,92 @@ def _init_state() -> None:
     ss.setdefault("upload_round", 0)  # part of the uploader's key: a new round empties it
     ss.setdefault("upload_results", [])
     ss.setdefault("pending_uploads", [])  # (name, bytes) waiting to be ingested this run
+    ss.setdefault("doc_confirm_delete", None)
+    ss.setdefault("doc_message", None)
+
+
+def library_table(rows: list[DocumentInfo]) -> None:
+    """The documents as a table: sortable by any column (click its header)."""
+    st.dataframe(
+        [
+            {
+                "source": r.source,
+                "title": r.title,
+                "chunks": r.chunks,
+                "pages": r.pages,
+                "size": human_size(r.size_bytes),
+                "ingested (UTC)": (r.ingested_at or "")[:19].replace("T", " "),
+                "content hash": r.content_hash[:12],
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        width="stretch",
+        key="docs-table",
+    )
+
+
+def document_view(engine: Engine, info: DocumentInfo) -> None:
+    """One document: its facts, re-ingest and delete (asks first), its chunks in order."""
+    ss = st.session_state
+    st.subheader(markup.escape_markdown(info.title), anchor=False)
+    st.caption(
+        markup.escape_markdown(
+            f"{info.source} · {info.chunks} chunks · {human_size(info.size_bytes)} · ingested "
+            f"{(info.ingested_at or '—')[:19].replace('T', ' ')} · {info.content_hash[:12]}"
+        )
+    )
+    left, right = st.columns(2)
+    if left.button("Re-ingest", icon=":material/sync:", key="doc-reingest"):
+        try:
+            result = reingest(engine.store, info.source, engine.settings, engine.encoders)
+            detail = result.reason or f"{result.chunks} chunks"
+            ss["doc_message"] = f"{info.source} — {result.status}: {detail}"
+        except MsragError as exc:
+            ss["doc_message"] = str(exc)
+        st.rerun()
+    if ss["doc_confirm_delete"] != info.source:
+        if right.button("Delete…", icon=":material/delete:", key="doc-delete-ask"):
+            ss["doc_confirm_delete"] = info.source
+            st.rerun()
+    else:
+        st.warning(
+            markup.escape_markdown(
+                f"Delete {info.source} and its {info.chunks} chunks from the store? Answers will "
+                "no longer cite it; this cannot be undone."
+            ),
+            icon=":material/warning:",
+        )
+        yes, no = st.columns(2)
+        if yes.button("Delete", type="primary", key="doc-delete-yes"):
+            try:
+                removed = delete_document(engine.store, info.source)
+                ss["doc_message"] = f"Deleted {info.source} ({removed} chunks)."
+            except MsragError as exc:
+                ss["doc_message"] = str(exc)
+            ss["doc_confirm_delete"] = None
+            ss.pop("doc-open", None)
+            st.rerun()
+        if no.button("Cancel", key="doc-delete-no"):
+            ss["doc_confirm_delete"] = None
+            st.rerun()
+    try:
+        chunks = chunks_of(engine.store, info.source)
+    except MsragError as exc:
+        st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+        return
+    for chunk in chunks[:CHUNKS_SHOWN]:
+        where = f" · {chunk.location}" if chunk.location else ""
+        components.html(
+            f'<div class="msrag-source-head">#{chunk.chunk_index}'
+            f"{markup.escape_text(where)}</div>"
+            f'<div class="msrag-passage">{markup.escape_text(chunk.text)}</div>'
+        )
+    if len(chunks) > CHUNKS_SHOWN:
+        st.caption(
+            f"Showing the first {CHUNKS_SHOWN} of {len(chunks)} chunks; "
+            "`msrag docs show` prints them all."
+        )
 
 
 def upload_section(engine: Engine | None) -> None:
@@ -58,10 +160,50 @@ def upload_section(engine: Engine | None) -> None:
     components.upload_results(st.session_state["upload_results"])
 
 
+def library_section(engine: Engine) -> None:
+    ss = st.session_state
+    try:
+        rows = documents(engine.store)
+    except MsragError as exc:
+        st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+        return
+    except Exception as exc:  # a server that went away: a sentence, not a traceback
+        log.exception("listing documents failed")
+        st.error(markup.escape_markdown(f"Could not list the documents: {exc}"))
+        return
+    if ss["doc_message"]:
+        st.info(markup.escape_markdown(ss["doc_message"]), icon=":material/info:")
+        ss["doc_message"] = None
+    text = st.text_input("Filter", key="doc-filter", placeholder="Part of a source or title")
+    shown = sort_documents(rows, "source", text)
+    st.caption(
+        f"{len(shown)} of {len(rows)} documents, {sum(r.chunks for r in shown):,} chunks"
+        " — click a column header to sort."
+    )
+    library_table(shown)
+    by_source = {r.source: r for r in shown}
+    chosen = st.selectbox(
+        "Open a document",
+        list(by_source),
+        index=None,
+        key="doc-open",
+        placeholder="Choose a source to see its chunks",
+    )
+    if chosen in by_source:
+        document_view(engine, by_source[chosen])
+
+
 def documents_page() -> None:
     _init_state()
     settings, engine, problem = resources.open_engine()
-    st.header("Documents")
-    if problem:
-        st.error(markup.escape_markdown(problem), icon=":material/error:")
+    st.header("Documents", anchor=False)
+    if problem or engine is None:
+        st.error(markup.escape_markdown(problem or "No store is open."), icon=":material/error:")
+        return
+    library_section(engine)
+    st.divider()
     upload_section(engine)
+
+
+if __name__ == "__main__":  # run as a page of ui/app.py
+    documents_page()

@@ -22,6 +22,7 @@ from typing import Any
 from assistant.chat import Assistant
 from retrieval.alignment import align
 from retrieval.encoders import Encoders, TokenMatch
+from retrieval.library import document_count
 from retrieval.retriever import MultiStageRetriever
 from retrieval.schema import layout_for
 from retrieval.settings import Settings
@@ -113,15 +114,14 @@ class Engine:
         return f"{llm.model} at {base}" if base else llm.model
 
     def stats(self) -> StoreStats:
-        """Documents and chunks in the store. Counting distinct documents reads every point's
-        source, so it is redone only when the number of chunks has changed."""
+        """Documents and chunks in the store (documents counted from the `source` index, as
+        `msrag status` does); recounted only when the number of chunks has changed."""
         chunks = self.store.count()
         with self._stats_lock:
             if self._stats is not None and self._stats[0] == chunks:
                 return self._stats[1]
-            sources = {p.get("source") for _, p in self.store.scroll_payloads(["source"])}
             stats = StoreStats(
-                documents=len(sources - {None}),
+                documents=document_count(self.store),
                 chunks=chunks,
                 where=self.store.describe(),
                 models=dict(self.encoders.model_ids),

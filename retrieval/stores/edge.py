@@ -21,13 +21,22 @@ import qdrant_edge as qe
 
 from retrieval.errors import StoreLockedError, StoreUnavailableError
 from retrieval.plan import Stage, render, stored_vectors
-from retrieval.schema import BM25, COLBERT, DENSE, INDEXED_FIELDS, MUVERA, Layout
+from retrieval.schema import (
+    BM25,
+    COLBERT,
+    DENSE,
+    INDEXED_FIELDS,
+    INTEGER_INDEXED_FIELDS,
+    MUVERA,
+    Layout,
+)
 from retrieval.settings import Settings
 from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
 
 LAYOUT_FILE = "msrag-layout.json"
 FLUSH_INTERVAL = 5.0  # seconds between segment syncs during a stream of upserts
 _SCROLL_PAGE = 512
+_FACET_PAGE = 10_000  # values per facet request; raised until every value fits
 _DATATYPES = {
     "float32": qe.VectorStorageDatatype.Float32,
     "float16": qe.VectorStorageDatatype.Float16,
@@ -54,6 +63,7 @@ class EdgeStore:
             stored = _read_layout(layout_file)
             stored.check_compatible(layout, str(self.path))
             self._shard = _open(self.path, lambda: qe.EdgeShard.load(str(self.path)))
+            self._ensure_integer_indexes()
         else:
             if (self.path / "segments").exists():
                 # A shard without our layout record: not ours, or created by an older version.
@@ -70,12 +80,21 @@ class EdgeStore:
                 self._shard.update(
                     qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword)
                 )
+            self._ensure_integer_indexes()
             self._shard.flush()
             # Written last and atomically: a folder with the file always holds a complete shard.
             tmp = layout_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(layout.to_dict(), indent=2))
             os.replace(tmp, layout_file)
         self._last_flush = time.monotonic()
+
+    def _ensure_integer_indexes(self) -> None:
+        have = set(self._shard.info().payload_schema or {})
+        for field in INTEGER_INDEXED_FIELDS:
+            if field not in have:
+                self._shard.update(
+                    qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Integer)
+                )
 
     @classmethod
     def from_settings(cls, settings: Settings, layout: Layout) -> EdgeStore:
@@ -173,6 +192,18 @@ class EdgeStore:
                 yield str(record.id), dict(record.payload or {})
             if offset is None:
                 return
+
+    def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
+        limit = _FACET_PAGE
+        while True:
+            response = self._shard.facet(
+                qe.FacetRequest(field, limit=limit, exact=True, filter=_filter(filter))
+            )
+            hits = response.hits
+            if len(hits) < limit:  # every value fitted: done
+                # a deleted value can linger in the index with a count of 0
+                return {str(hit.value): int(hit.count) for hit in hits if hit.count > 0}
+            limit *= 4
 
     def describe(self) -> str:
         return f"embedded store at {self.path}"
