@@ -130,23 +130,39 @@ def _question(text: str) -> None:
 
 
 def draw_answer_footer(
-    message: dict, engine: Engine | None, history: ConversationStore | None, settings: Settings
+    message: dict,
+    engine: Engine | None,
+    history: ConversationStore | None,
+    settings: Settings,
+    *,
+    collapsed: bool = False,
 ) -> None:
-    """Labels, sources, alignment toggles and feedback under an answer (or its error)."""
+    """Labels, sources, alignment toggles and feedback under an answer (or its error).
+
+    `collapsed` (older answers): the sources panel is drawn only when its toggle is on. A long
+    conversation then redraws one panel per question instead of one per answer — the cost that
+    made the 10th answer come later than the first (bench/conversation.py).
+    """
     answer: Answer | None = message.get("answer")
     if answer is None:
         st.error(markup.escape_markdown(message["error"]), icon=":material/error:")
         return
     components.answer_notes(answer)
     aligner = engine.alignment if engine is not None else None
-    components.sources_panel(answer, message["turn"], aligner)
+    shown = len(answer.all_sources) + (len(answer.omitted) if answer.refused else 0)
+    if not collapsed or st.toggle(
+        f"Sources ({shown})", key=f"sources-{message['turn']}", disabled=not shown
+    ):
+        components.sources_panel(answer, message["turn"], aligner)
     stored: Turn | None = message.get("stored")
     if stored is not None and history is not None:
         feedback.feedback_row(history, stored, message, engine, settings)
 
 
 def draw_history(engine: Engine | None, history: ConversationStore | None, settings: Settings):
-    for message in st.session_state["messages"]:
+    messages = st.session_state["messages"]
+    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    for i, message in enumerate(messages):
         with st.chat_message(message["role"]):
             if message["role"] == "user":
                 _question(message["content"])
@@ -156,7 +172,7 @@ def draw_history(engine: Engine | None, history: ConversationStore | None, setti
                 components.html(
                     components.answer_body(answer.text, message["turn"], answer.all_sources)
                 )
-            draw_answer_footer(message, engine, history, settings)
+            draw_answer_footer(message, engine, history, settings, collapsed=i != last)
 
 
 def run_turn(
@@ -376,3 +392,7 @@ def chat_page() -> None:
         components.timings_panel(st.session_state["last_timings"])
     with conversations_box:
         conversations_panel(history, history_problem)
+
+
+if __name__ == "__main__":  # run as a page of ui/app.py
+    chat_page()

@@ -330,3 +330,47 @@ class _read_only:
         if self.immutable:
             subprocess.run(["chattr", "-i", str(self.path)], check=True)
         self.path.chmod(0o644)
+
+
+class TestBackup:
+    def test_sqlite_backup_while_another_process_writes_is_complete_and_consistent(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "c.db"
+        cid = _seed(path)
+        writer = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(
+                    f"""
+                    from pathlib import Path
+                    from assistant.conversations import ConversationStore
+                    from tests.assistant.test_conversations import _answer
+                    with ConversationStore(Path({str(path)!r})) as s:
+                        print("writing", flush=True)
+                        for i in range(150):
+                            s.add_turn({cid}, _answer(f"q{{i}}"), top_k=5, model_label="m")
+                    """
+                ),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        try:
+            assert writer.stdout.readline().strip() == "writing"
+            backup = tmp_path / "backup.db"
+            with sqlite3.connect(path) as source, sqlite3.connect(backup) as target:
+                source.backup(target)  # what `sqlite3 c.db ".backup backup.db"` does
+        finally:
+            assert writer.wait(timeout=120) == 0
+        check = sqlite3.connect(backup)
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        check.close()
+        with ConversationStore(backup) as copy:
+            positions = [t.position for t in copy.turns(cid)]
+        # every committed turn up to the moment of the backup, none half-written
+        assert positions == list(range(1, len(positions) + 1)) and len(positions) >= 1
+        with ConversationStore(path) as live:
+            assert len(live.turns(cid)) == 151

@@ -64,12 +64,17 @@ class TestSaved:
         again = _page(str(cid))  # a reload: a fresh session with the link
         assert [m.name for m in again.chat_message] == ["user", "assistant"] * 2
         assert "1815" in _text(again.chat_message[1].markdown[0].value)
+        # the latest answer shows its sources; an older one behind its "Sources" toggle
+        last = again.chat_message[3].markdown
+        assert any("msrag-source-head" in m.value for m in last)
+        assert not any("msrag-source-head" in m.value for m in again.chat_message[1].markdown)
+        turn = again.session_state["messages"][1]["turn"]
+        again.toggle(key=f"sources-{turn}").set_value(True).run()
         heads = [m.value for m in again.chat_message[1].markdown if "msrag-source-head" in m.value]
         assert heads and "rerank score" in heads[0]
         # "why this passage" works on a redrawn turn
         answer = again.session_state["messages"][1]["answer"]
         birth = next(s.number for s in answer.sources if "was born on" in s.text)
-        turn = again.session_state["messages"][1]["turn"]
         next(t for t in again.toggle if t.key == f"why-{turn}-{birth}-c").set_value(True).run()
         assert any("msrag-why" in m.value for m in again.markdown)
         # …and the conversation continues in the same record
