@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from assistant.types import Answer, Source, Timings
 from assistant.errors import AssistantError
+from assistant.types import Answer, Source, Timings
 from retrieval.errors import EXIT_UPSTREAM, EXIT_USAGE
 from retrieval.types import Passage
 
@@ -582,17 +582,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def parse_since(text: str) -> datetime:
-    """A `--since` value: an ISO date or date-time (UTC when no zone is given)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise HistoryArgumentError(
-            f"'{text}' is not a date: give it as YYYY-MM-DD or YYYY-MM-DDTHH:MM."
-        ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 __all__ = [
     "LOCAL_USER",
     "SCHEMA_VERSION",
@@ -602,7 +591,6 @@ __all__ = [
     "HistoryArgumentError",
     "HistoryError",
     "Turn",
-    "parse_since",
     "prompt_hash",
     "title_from",
 ]

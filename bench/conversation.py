@@ -7,9 +7,10 @@ script run of the real page (Streamlit's AppTest: the whole server-side run — 
 retrieval, answer, saving, the element tree serialised) for the same question asked:
 
 - `fresh`: in a new conversation;
-- `long`: at the end of the stored conversation, as the page draws it (older answers' sources
-  collapsed behind their toggle);
-- `long, every panel open`: the same, with every older sources panel drawn — what the page
+- `long`: at the end of the stored conversation, as the page draws it (the latest 10 turns,
+  older answers' sources and case form behind their toggle);
+- `long, all turns drawn`: the same after "Show earlier turns" (every turn drawn, collapsed);
+- `long, all turns, panels open`: every turn with every sources panel drawn — what the page
   did before (each answer redrew all the sources of every earlier one).
 
 The three run interleaved in each repeat, so load on the machine hits them alike; the table
@@ -77,7 +78,7 @@ def build(data: Path, args: argparse.Namespace, turns: int) -> tuple[dict[str, s
     return env, cid
 
 
-def ask_once(conversation: int | None, open_panels: bool) -> tuple[float, int]:
+def ask_once(conversation: int | None, open_panels: bool, all_turns: bool) -> tuple[float, int]:
     """One page session: open (the conversation), then time asking ASKED. (ms, answers drawn)"""
     from streamlit.testing.v1 import AppTest
 
@@ -85,6 +86,8 @@ def ask_once(conversation: int | None, open_panels: bool) -> tuple[float, int]:
     if conversation is not None:
         at.query_params["c"] = str(conversation)
     at.run()
+    if all_turns:
+        at.session_state["show_all_turns"] = True
     if open_panels:
         for message in at.session_state["messages"]:
             if message["role"] == "assistant":
@@ -114,21 +117,22 @@ def main() -> None:
         pristine = Path(tmp) / "pristine.db"
         shutil.copy(data / "conversations.db", pristine)
         variants = {
-            "fresh": (None, False),
-            "long": (cid, False),
-            "long, every panel open": (cid, True),
+            "fresh": (None, False, False),
+            "long": (cid, False, False),
+            "long, all turns drawn": (cid, False, True),
+            "long, all turns, panels open": (cid, True, True),
         }
-        ask_once(None, False)  # warm-up: models loaded, caches filled
+        ask_once(None, False, False)  # warm-up: models loaded, caches filled
         times: dict[str, list[float]] = {name: [] for name in variants}
         drawn: dict[str, int] = {}
         for _ in range(args.repeats):
-            for name, (conversation, open_panels) in variants.items():
+            for name, (conversation, open_panels, all_turns) in variants.items():
                 # always `turns` turns before; a new file (inode), so the page reopens it
                 shutil.copy(pristine, data / "next.db")
                 for suffix in ("-wal", "-shm"):
                     Path(f"{data / 'conversations.db'}{suffix}").unlink(missing_ok=True)
                 os.replace(data / "next.db", data / "conversations.db")
-                ms, answers = ask_once(conversation, open_panels)
+                ms, answers = ask_once(conversation, open_panels, all_turns)
                 times[name].append(ms)
                 drawn[name] = answers
     fresh = summary(times["fresh"])["p50"]

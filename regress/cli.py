@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from retrieval.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -108,14 +111,14 @@ def regress_command(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _from_feedback(path: Path, settings: object, since: str | None) -> None:
+def _from_feedback(path: Path, settings: Settings, since: str | None) -> None:
     """Every 👎 turn (since `since`) appended to `path` as a case for review."""
     from assistant.conversations import ConversationStore
     from regress.feedback import append_cases, case_from_turn, parse_since
     from retrieval.console import err, out
 
     moment = parse_since(since) if since else None
-    with ConversationStore(settings.conversations_path) as store:  # type: ignore[attr-defined]
+    with ConversationStore(settings.conversations_path) as store:
         down = store.rated("down", since=moment)
         cases = []
         for turn in down:

@@ -38,6 +38,9 @@ _STAGE_LABEL = {
 }
 LIST_LIMIT = 50  # conversations listed in the sidebar (the search box reaches the rest)
 LIST_TITLE_CHARS = 48
+TURNS_SHOWN = (
+    10  # latest turns drawn; "Show N earlier turns" draws the rest (bench/conversation.py)
+)
 
 
 # --- session state ---------------------------------------------------------------------------
@@ -69,6 +72,7 @@ def show_conversation(history: ConversationStore | None, conversation_id: int | 
     ss["last_timings"] = None
     ss["conversation_id"] = None
     ss["confirm_delete"] = None
+    ss["show_all_turns"] = False
     if conversation_id is not None and history is not None:
         for turn in history.turns(conversation_id):
             ss["messages"].append({"role": "user", "content": turn.question})
@@ -150,19 +154,38 @@ def draw_answer_footer(
     components.answer_notes(answer)
     aligner = engine.alignment if engine is not None else None
     shown = len(answer.all_sources) + (len(answer.omitted) if answer.refused else 0)
-    if not collapsed or st.toggle(
+    opened = not collapsed or st.toggle(
         f"Sources ({shown})", key=f"sources-{message['turn']}", disabled=not shown
-    ):
+    )
+    if opened:
         components.sources_panel(answer, message["turn"], aligner)
     stored: Turn | None = message.get("stored")
     if stored is not None and history is not None:
-        feedback.feedback_row(history, stored, message, engine, settings)
+        # "Save as regression case" of an older answer is behind its toggle too
+        feedback.feedback_row(history, stored, message, engine, settings, with_case=opened)
 
 
 def draw_history(engine: Engine | None, history: ConversationStore | None, settings: Settings):
+    """The conversation so far: the latest `TURNS_SHOWN` turns, with a button for the rest
+    (a 50-turn conversation would otherwise redraw 50 turns before every new answer)."""
     messages = st.session_state["messages"]
     last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    first = 0
+    if not st.session_state.get("show_all_turns"):
+        users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+        if len(users) > TURNS_SHOWN:
+            first = users[-TURNS_SHOWN]
+            earlier = len(users) - TURNS_SHOWN
+            if st.button(
+                f"Show {earlier} earlier turn{'s' if earlier != 1 else ''}",
+                icon=":material/expand_less:",
+                key="show-earlier",
+            ):
+                st.session_state["show_all_turns"] = True
+                st.rerun()
     for i, message in enumerate(messages):
+        if i < first:
+            continue
         with st.chat_message(message["role"]):
             if message["role"] == "user":
                 _question(message["content"])
@@ -313,7 +336,9 @@ def _open_conversation_actions(history: ConversationStore, conversation_id: int)
     conversation = history.get(conversation_id)
     if conversation is None:
         return
-    with st.expander("This conversation", icon=":material/edit:"):
+    # open while a delete waits for its confirmation (the buttons are inside)
+    confirming = ss["confirm_delete"] == conversation_id
+    with st.expander("This conversation", icon=":material/edit:", expanded=confirming):
         title = st.text_input(
             "Title", value=conversation.title, max_chars=10_000, key=f"title-{conversation_id}"
         )

@@ -59,6 +59,17 @@ def library_table(rows: list[DocumentInfo]) -> None:
     )
 
 
+def _delete(engine: Engine, info: DocumentInfo) -> None:
+    ss = st.session_state
+    try:
+        removed = delete_document(engine.store, info.source)
+        ss["doc_message"] = f"Deleted {info.source} ({removed} chunks)."
+    except MsragError as exc:
+        ss["doc_message"] = str(exc)
+    ss["doc_confirm_delete"] = None
+    ss["doc-open"] = None
+
+
 def document_view(engine: Engine, info: DocumentInfo) -> None:
     """One document: its facts, re-ingest and delete (asks first), its chunks in order."""
     ss = st.session_state
@@ -91,18 +102,14 @@ def document_view(engine: Engine, info: DocumentInfo) -> None:
             icon=":material/warning:",
         )
         yes, no = st.columns(2)
-        if yes.button("Delete", type="primary", key="doc-delete-yes"):
-            try:
-                removed = delete_document(engine.store, info.source)
-                ss["doc_message"] = f"Deleted {info.source} ({removed} chunks)."
-            except MsragError as exc:
-                ss["doc_message"] = str(exc)
-            ss["doc_confirm_delete"] = None
-            ss.pop("doc-open", None)
-            st.rerun()
+        # Callbacks run before the next run draws the widgets, so the selection can be cleared.
+        yes.button(
+            "Delete", type="primary", key="doc-delete-yes", on_click=_delete, args=(engine, info)
+        )
         if no.button("Cancel", key="doc-delete-no"):
             ss["doc_confirm_delete"] = None
             st.rerun()
+        return
     try:
         chunks = chunks_of(engine.store, info.source)
     except MsragError as exc:

@@ -30,8 +30,11 @@ def feedback_row(
     message: dict,
     engine: Engine | None,
     settings: Settings,
+    *,
+    with_case: bool = True,
 ) -> None:
-    """The thumbs and, once rated, a comment box; saved to the turn on every change."""
+    """The thumbs and, once rated, a comment box; saved to the turn on every change; and
+    (`with_case`) the "Save as regression case" form."""
     current = stored.feedback
     rating = st.feedback(
         "thumbs",
@@ -44,7 +47,7 @@ def feedback_row(
         _save(history, stored, message, chosen, current.comment if current and chosen else "")
     if chosen is not None:
         _comment_box(history, message["stored"], message, chosen)
-    if engine is not None:
+    if engine is not None and with_case:
         _save_case(history, message["stored"], engine, settings)
 
 

@@ -216,6 +216,7 @@ def test_chat_in_a_real_browser(server: str, tmp_path: Path) -> None:
 SCREENSHOTS = REPO / "docs" / "screenshots"
 ASK_ADA = "When was Ada Lovelace born?"
 ASK_BALLOON = QUESTION
+ASK_SOURDOUGH = "How long should sourdough dough proof?"
 
 
 def _reply(body: dict) -> str:
@@ -360,7 +361,9 @@ def test_conversations_documents_feedback_and_a_case_in_a_real_browser(
             assert "answer pass" in said, said
             page.keyboard.press("Escape")
             _wait_idle(page)
+            page.set_viewport_size({"width": 1280, "height": 2000})
             _shot(page, "chat.png")
+            page.set_viewport_size({"width": 1280, "height": 1100})
 
             # rename, from the sidebar
             sidebar = page.get_by_test_id("stSidebar")
@@ -377,7 +380,7 @@ def test_conversations_documents_feedback_and_a_case_in_a_real_browser(
             page.get_by_test_id("stDataFrame").wait_for(timeout=60_000)
             select = page.get_by_test_id("stSelectbox").filter(has_text="Open a document")
             select.click()
-            page.get_by_role("option", name="security_test_page.html").first.click()
+            page.get_by_role("option", name="sourdough_recipe.txt").first.click()
             _wait_idle(page)
             page.get_by_role("button", name="Delete…").click()
             _wait_idle(page)
@@ -389,20 +392,23 @@ def test_conversations_documents_feedback_and_a_case_in_a_real_browser(
             _nav(page, "Chat")
             page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").click()
             _wait_idle(page)
-            _ask(page, ASK_BALLOON, 1)
+            _ask(page, ASK_SOURDOUGH, 1)
             sources = " ".join(page.locator(".msrag-source-meta").all_inner_texts())
-            assert "security_test_page.html" not in sources
+            assert sources and "sourdough_recipe.txt" not in sources
 
             # delete the first conversation, with its confirmation
             sidebar.get_by_text("Ada and the balloon <b>x</b>").first.click()
             _wait_idle(page)
-            sidebar.get_by_text("This conversation").click()
-            sidebar.get_by_role("button", name="Delete…").click()
+            ask = sidebar.get_by_role("button", name="Delete…")
+            if not ask.is_visible():
+                sidebar.get_by_text("This conversation").click()
+            ask.click()
             _wait_idle(page)
+            sidebar.get_by_text("cannot be undone").wait_for(timeout=30_000)
             sidebar.get_by_role("button", name="Delete", exact=True).click()
             _wait_idle(page)
             with ConversationStore(data / "conversations.db") as store:
-                assert [c.title for c in store.conversations()] == [ASK_BALLOON]
+                assert [c.title for c in store.conversations()] == [ASK_SOURDOUGH]
         finally:
             context.close()
 

@@ -87,6 +87,7 @@ class TestLibrary:
         assert not at.exception
         assert len(at.dataframe[0].value) == 7
         assert any("Deleted" in i.value for i in at.info)
+        assert at.selectbox(key="doc-open").value is None  # the deleted one is not left open
         # the chat (same server process) no longer cites it
         at.switch_page("chat_page.py").run()
         at.chat_input[0].set_value("When was Ada Lovelace born?").run()
