@@ -398,6 +398,7 @@ def test_conversations_documents_feedback_and_a_case_in_a_real_browser(
 
             # delete the first conversation, with its confirmation
             sidebar.get_by_text("Ada and the balloon <b>x</b>").first.click()
+            page.locator(".msrag-answer", has_text="1815").wait_for(timeout=60_000)
             _wait_idle(page)
             ask = sidebar.get_by_role("button", name="Delete…")
             if not ask.is_visible():
