@@ -9,6 +9,7 @@ answers and says, in one sentence, why the conversation is not saved.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import streamlit as st
 
@@ -331,6 +332,16 @@ def conversations_panel(history: ConversationStore | None, history_problem: str 
         _open_conversation_actions(history, ss["conversation_id"])
 
 
+def _transcript(history: ConversationStore, conversation_id: int) -> str:
+    try:
+        conversation = history.get(conversation_id)
+        if conversation is None:
+            return "This conversation was deleted.\n"
+        return to_markdown(conversation, history.turns(conversation_id))
+    except HistoryError as exc:
+        return f"{exc}\n"
+
+
 def _open_conversation_actions(history: ConversationStore, conversation_id: int) -> None:
     ss = st.session_state
     conversation = history.get(conversation_id)
@@ -348,18 +359,13 @@ def _open_conversation_actions(history: ConversationStore, conversation_id: int)
                 st.rerun()
             except HistoryError as exc:
                 st.caption(markup.escape_markdown(str(exc)))
-        try:
-            transcript = to_markdown(conversation, history.turns(conversation_id))
-        except HistoryError as exc:
-            transcript = ""
-            st.caption(markup.escape_markdown(str(exc)))
         st.download_button(
             "Download as Markdown",
-            transcript,
+            # made when clicked, not on every run: a long conversation would cost every answer
+            partial(_transcript, history, conversation_id),
             file_name=f"conversation-{conversation_id}.md",
             mime="text/markdown",
             icon=":material/download:",
-            disabled=not transcript,
         )
         if ss["confirm_delete"] != conversation_id:
             if st.button("Delete…", icon=":material/delete:", key="delete-ask"):
@@ -389,9 +395,10 @@ def _open_conversation_actions(history: ConversationStore, conversation_id: int)
 
 def chat_page() -> None:
     _init_state()
-    settings, engine, problem = resources.open_engine()
-    settings = settings or Settings.model_construct()
-    history, history_problem = resources.open_history(settings if problem is None else settings)
+    configured, engine, problem = resources.open_engine()
+    # no history when the configuration itself is invalid: its path would be a guess
+    history, history_problem = resources.open_history(configured)
+    settings = configured or Settings.model_construct()
     follow_link(history, history_problem)
 
     with st.sidebar:

@@ -142,7 +142,7 @@ class TestSaved:
         assert "<img" not in label and "](" not in label and "**" not in label
         assert len(html.unescape(label)) < 60
         assert "<img src=x" in html.unescape(label)  # shown as the characters typed
-        assert at.download_button  # the transcript of a nasty title still downloads
+        assert at.download_button  # the Markdown download is offered (made when clicked)
 
 
 class TestFaults:
