@@ -80,11 +80,11 @@ def chat(
 
     settings = load_settings()
     if list_ or export is not None:
-        with user_errors(), ConversationStore(settings.conversations_path) as store:
+        with user_errors(), ConversationStore(settings.conversations_path) as saved:
             if export is not None:
-                out.print(export_markdown(store, export), markup=False, highlight=False, end="")
+                out.print(export_markdown(saved, export), markup=False, highlight=False, end="")
             else:
-                out.print(conversations_table(store))
+                out.print(conversations_table(saved))
         return
     if conversation is not None and not resume:
         err.print("[red]Error:[/red] give --resume with a conversation id: msrag chat --resume ID")

@@ -15,10 +15,10 @@ saying what is wrong and what to do, and the chat keeps answering without histor
 Rows carry a `user_id` (default `'local'`): a store opened for one user sees only that user's
 conversations and feedback.
 
->>> store = ConversationStore(Path("/tmp/c.db"))  # doctest: +SKIP
->>> turn = store.add_turn(None, answer, top_k=5, model_label="extractive")  # doctest: +SKIP
->>> [c.title for c in store.conversations()]  # doctest: +SKIP
-['When was Ada Lovelace born?']
+    store = ConversationStore(Path("/tmp/c.db"))
+    turn = store.add_turn(None, answer, top_k=5, model_label="extractive")
+    [c.title for c in store.conversations()]
+    # -> ['When was Ada Lovelace born?']
 """
 
 from __future__ import annotations
@@ -377,7 +377,7 @@ class ConversationStore:
                     top_k,
                     answer.model,
                     model_label,
-                    json.dumps(answer.timings.as_dict()),
+                    json.dumps(asdict(answer.timings)),
                     int(answer.extractive),
                     int(answer.refused),
                     int(answer.partial),

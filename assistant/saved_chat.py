@@ -4,10 +4,8 @@ The same SQLite store as the browser chat (`MSRAG_CONVERSATIONS_DB`), so a conve
 in one continues in the other. Saving never stops the chat: when the history cannot be written,
 one yellow sentence says why and the chat goes on unsaved.
 
->>> recorder = Recorder(store, None, top_k=5, model_label="gpt-4o-mini", err=Console())
-... # doctest: +SKIP
->>> chat_loop(assistant, console=out, history=recorder.history, on_answer=recorder.save)
-... # doctest: +SKIP
+    recorder = Recorder(store, None, top_k=5, model_label="gpt-4o-mini", err=Console())
+    chat_loop(assistant, console=out, history=recorder.history, on_answer=recorder.save)
 """
 
 from __future__ import annotations

@@ -5,9 +5,8 @@ answer's `[1]` becomes `[3]` when the first used two sources), so one numbered s
 the end serves every answer. Questions and answers are quoted as text: Markdown or HTML typed
 into a question does not format the transcript.
 
->>> print(to_markdown(conversation, turns))  # doctest: +SKIP
-# When was Ada Lovelace born?
-...
+    print(to_markdown(conversation, turns))
+    # -> "# When was Ada Lovelace born?" …
 """
 
 from __future__ import annotations

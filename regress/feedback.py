@@ -10,9 +10,9 @@ written "for review", with the user's comment as a YAML comment above them.
 The case file (`MSRAG_REGRESS_CASES`) is created with a header when missing; cases are appended
 as text after the last one, so comments and formatting already in the file are kept.
 
->>> case = case_from_turn(turn, earlier, must_contain=["1815"])  # doctest: +SKIP
->>> append_cases(Path("msrag-cases.yaml"), [case])  # doctest: +SKIP
-['fb-c3-t1']
+    case = case_from_turn(turn, earlier, must_contain=["1815"])
+    append_cases(Path("msrag-cases.yaml"), [case])
+    # -> ['fb-c3-t1']
 """
 
 from __future__ import annotations

@@ -5,17 +5,18 @@ document come from a facet over the `source` keyword index, one row per document
 points with `chunk_index = 0` (integer index), a document's chunks from a `source` filter. The
 Documents page and `msrag docs` run on it, and `msrag status` counts documents the same way.
 
->>> docs = documents(store)  # doctest: +SKIP
->>> docs[0].source, docs[0].chunks, docs[0].pages  # doctest: +SKIP
-('examples/docs/ada_lovelace.md', 3, None)
->>> [c.chunk_index for c in chunks_of(store, docs[0].source)]  # doctest: +SKIP
-[0, 1, 2]
+    docs = documents(store)
+    docs[0].source, docs[0].chunks, docs[0].pages
+    # -> ('examples/docs/ada_lovelace.md', 3, None)
+    [c.chunk_index for c in chunks_of(store, docs[0].source)]
+    # -> [0, 1, 2]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from retrieval.errors import InvalidArgumentError
 from retrieval.ingest import DocumentEncoder, FileResult, ingest
@@ -73,7 +74,7 @@ def document_count(store: Store) -> int:
 def documents(store: Store) -> list[DocumentInfo]:
     """Every stored document, by source. Two index reads, whatever the number of chunks."""
     counts = store.facet("source")
-    firsts: dict[str, dict] = {}
+    firsts: dict[str, dict[str, Any]] = {}
     for _, payload in store.scroll_payloads(_ROW_FIELDS, Filter(must={"chunk_index": 0})):
         source = payload.get("source")
         # Mid-ingest a changed file has two versions: show the newer one.

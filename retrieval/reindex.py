@@ -34,8 +34,8 @@ def reindex(settings: Settings, encoders: Encoders, *, progress: bool = True) ->
             return {"chunks": 0.0, "seconds": 0.0, "chunks_per_s": 0.0}
         store = open_store(settings, old)
         try:
-            stored = store.scroll_payloads(PAYLOAD_FIELDS + DOCUMENT_FIELDS)
-            rows = [{"id": pid, **payload} for pid, payload in stored]
+            payloads = store.scroll_payloads(PAYLOAD_FIELDS + DOCUMENT_FIELDS)
+            rows = [{"id": pid, **payload} for pid, payload in payloads]
             dump.parent.mkdir(parents=True, exist_ok=True)
             tmp = dump.with_suffix(".tmp")
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Any
 
 import streamlit as st
 
@@ -59,10 +60,10 @@ def _init_state() -> None:
 
 def _next_turn() -> int:
     st.session_state["turns"] += 1
-    return st.session_state["turns"]
+    return int(st.session_state["turns"])
 
 
-def _assistant_message(turn: Turn) -> dict:
+def _assistant_message(turn: Turn) -> dict[str, Any]:
     return {"role": "assistant", "turn": _next_turn(), "answer": turn.answer, "stored": turn}
 
 
@@ -135,7 +136,7 @@ def _question(text: str) -> None:
 
 
 def draw_answer_footer(
-    message: dict,
+    message: dict[str, Any],
     engine: Engine | None,
     history: ConversationStore | None,
     settings: Settings,
@@ -166,7 +167,9 @@ def draw_answer_footer(
         feedback.feedback_row(history, stored, message, engine, settings, with_case=opened)
 
 
-def draw_history(engine: Engine | None, history: ConversationStore | None, settings: Settings):
+def draw_history(
+    engine: Engine | None, history: ConversationStore | None, settings: Settings
+) -> None:
     """The conversation so far: the latest `TURNS_SHOWN` turns, with a button for the rest
     (a 50-turn conversation would otherwise redraw 50 turns before every new answer)."""
     messages = st.session_state["messages"]
@@ -215,6 +218,7 @@ def run_turn(
         _question(question)
     turn = _next_turn()
     with st.chat_message("assistant"):
+        message: dict[str, Any]
         if engine is None:
             message = {"role": "assistant", "turn": turn, "error": problem or "No store is open."}
         else:
@@ -229,7 +233,7 @@ def run_turn(
 
 
 def save_turn(
-    history: ConversationStore | None, message: dict, top_k: int, model_label: str
+    history: ConversationStore | None, message: dict[str, Any], top_k: int, model_label: str
 ) -> None:
     """Store the answered turn in the open conversation (a new one for the first question)."""
     if history is None:
@@ -251,13 +255,13 @@ def save_turn(
 
 def stream_answer(
     engine: Engine, question: str, history: list[ChatMessage], mode: str, top_k: int, turn: int
-) -> dict:
+) -> dict[str, Any]:
     """Run the turn, redrawing the answer (with live citation links) as events arrive."""
     status = st.empty()
     body = st.empty()
     text = ""
     sources: tuple[Source, ...] = ()
-    message: dict = {"role": "assistant", "turn": turn}
+    message: dict[str, Any] = {"role": "assistant", "turn": turn}
     try:
         for event in engine.assistant.stream(question, history, mode=mode, top_k=top_k):
             if isinstance(event, StageEvent):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import streamlit as st
 
@@ -27,7 +28,7 @@ _NUMBER = re.compile(r"\b\d[\d,.:/-]*\d\b|\b\d\b")
 def feedback_row(
     history: ConversationStore,
     stored: Turn,
-    message: dict,
+    message: dict[str, Any],
     engine: Engine | None,
     settings: Settings,
     *,
@@ -52,7 +53,11 @@ def feedback_row(
 
 
 def _save(
-    history: ConversationStore, stored: Turn, message: dict, rating: str | None, comment: str
+    history: ConversationStore,
+    stored: Turn,
+    message: dict[str, Any],
+    rating: str | None,
+    comment: str,
 ) -> bool:
     try:
         history.set_feedback(stored.id, rating, comment)  # type: ignore[arg-type]
@@ -65,7 +70,9 @@ def _save(
     return True
 
 
-def _comment_box(history: ConversationStore, stored: Turn, message: dict, rating: str) -> None:
+def _comment_box(
+    history: ConversationStore, stored: Turn, message: dict[str, Any], rating: str
+) -> None:
     current = stored.feedback.comment if stored.feedback else ""
     key = f"fb-comment-{stored.id}"
     comment = st.text_input(

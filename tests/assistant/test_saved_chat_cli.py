@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from msrag.cli import app
 from assistant.conversations import ConversationStore
+from msrag.cli import app
 from tests.assistant.test_cli import workdir  # noqa: F401 (fixture)
 from tests.conftest import DEMO_DOCS
 
