@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from retrieval.console import (
     AsOption,
@@ -19,6 +20,7 @@ from retrieval.console import (
     out,
     user_errors,
 )
+from retrieval.errors import EXIT_USAGE
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,24 +60,87 @@ def ask(
 
 
 def chat(
+    conversation: Annotated[
+        int | None,
+        typer.Argument(help="With --resume: the conversation to continue (default: the latest)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue a saved conversation (ID or the latest).")
+    ] = False,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List saved conversations, newest first, and exit.")
+    ] = False,
+    export: Annotated[
+        int | None,
+        typer.Option("--export", metavar="ID", help="Print conversation ID as Markdown and exit."),
+    ] = None,
     mode: ModeOption = None,
     top_k: TopKOption = None,
     verbose: VerboseOption = False,
     as_user: AsOption = None,
 ) -> None:
-    """Interactive chat with history (follow-up questions work). Empty line or Ctrl-D to quit."""
-    from assistant.terminal import chat_loop
+    """Interactive chat with history (follow-up questions work). Empty line or Ctrl-D to quit.
+
+    Every turn is saved (MSRAG_CONVERSATIONS_DB), shared with the browser chat.
+    """
+    from assistant.conversations import ConversationStore, HistoryError
+    from assistant.saved_chat import Recorder, conversations_table, latest, require
+    from assistant.saved_chat import export as export_markdown
 
     settings = load_settings()
-    with user_errors(), opened_retriever(settings) as retriever:
-        chat_loop(
-            _assistant(settings, retriever, as_user),
-            console=out,
-            err=err,
-            verbose=verbose,
-            mode=mode,
-            top_k=top_k,
-        )
+    if list_ or export is not None:
+        with user_errors(), ConversationStore(settings.conversations_path) as saved:
+            if export is not None:
+                out.print(export_markdown(saved, export), markup=False, highlight=False, end="")
+            else:
+                out.print(conversations_table(saved))
+        return
+    if conversation is not None and not resume:
+        err.print("[red]Error:[/red] give --resume with a conversation id: msrag chat --resume ID")
+        raise typer.Exit(EXIT_USAGE)
+
+    from assistant.terminal import chat_loop
+
+    try:
+        store: ConversationStore | None = ConversationStore(settings.conversations_path)
+    except HistoryError as exc:
+        if resume:
+            err.print(f"[red]Error:[/red] {escape(str(exc))}")
+            raise typer.Exit(exc.exit_code) from exc
+        err.print(f"[yellow]{escape(str(exc))}[/yellow] [dim](this chat is not saved)[/dim]")
+        store = None
+    try:
+        with user_errors():
+            resumed = None
+            if resume and store is not None:
+                resumed = conversation if conversation is not None else latest(store)
+                require(store, resumed)
+            with opened_retriever(settings) as retriever:
+                assistant = _assistant(settings, retriever, as_user)
+                label = assistant.llm.model if assistant.llm else "no LLM — extractive answers"
+                recorder = Recorder(
+                    store, resumed, top_k=top_k or settings.top_k, model_label=label, err=err
+                )
+                earlier = recorder.history
+                if earlier:
+                    err.print(
+                        f"[dim]Continuing conversation {resumed} ({len(earlier) // 2} earlier "
+                        "turns).[/dim]"
+                    )
+                chat_loop(
+                    assistant,
+                    console=out,
+                    err=err,
+                    verbose=verbose,
+                    history=earlier,
+                    on_answer=recorder.save,
+                    on_reset=recorder.reset,
+                    mode=mode,
+                    top_k=top_k,
+                )
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _assistant(

@@ -148,15 +148,20 @@ def chat_loop(
     err: Console | None = None,
     read: Callable[[str], str] | None = None,
     verbose: bool = False,
+    history: Sequence[ChatMessage] = (),
+    on_answer: Callable[[Answer], None] | None = None,
+    on_reset: Callable[[], None] | None = None,
     **search: Any,
 ) -> list[ChatMessage]:
     """Ask, answer, repeat, with history. Ends on exit/quit, an empty line or Ctrl-D.
 
-    `/reset` starts a new conversation. Returns the history (for tests and callers).
+    `/reset` starts a new conversation. `history` continues an earlier conversation;
+    `on_answer` sees every answer (to save it), `on_reset` every `/reset`. Returns the history
+    (for tests and callers).
     """
     err = err or Console(stderr=True)
     read = read or (lambda prompt: console.input(prompt))
-    history: list[ChatMessage] = []
+    history = list(history)
     mode = (
         "extractive answers, no language model"
         if assistant.llm is None
@@ -175,6 +180,8 @@ def chat_loop(
             break
         if question.lower() in RESET_WORDS:
             history.clear()
+            if on_reset is not None:
+                on_reset()
             err.print("[dim]New conversation.[/dim]")
             continue
         try:
@@ -184,5 +191,7 @@ def chat_loop(
         except (ValueError, QueryTooLongError) as exc:  # the question, not the system
             err.print(f"[yellow]{escape(str(exc))}[/yellow]")
             continue
+        if on_answer is not None:
+            on_answer(answer)
         history += [ChatMessage("user", question), ChatMessage("assistant", answer.text)]
     return history

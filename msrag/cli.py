@@ -1,6 +1,7 @@
 """`msrag`: the root command. It only composes the commands each layer owns:
 
 - `retrieval/cli.py`: ingest, search, status, reindex, eval, models
+- `retrieval/docs_cli.py`: docs list|show|delete|reingest
 - `assistant/cli.py`: ask, chat
 - `ui/cli.py`: ui
 - `regress/cli.py`: regress
@@ -21,6 +22,7 @@ import typer
 import assistant.cli
 import regress.cli
 import retrieval.cli
+import retrieval.docs_cli
 import ui.cli
 
 app = typer.Typer(
@@ -32,7 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for layer in (retrieval.cli, assistant.cli, ui.cli, regress.cli):
+for layer in (retrieval.cli, retrieval.docs_cli, assistant.cli, ui.cli, regress.cli):
     layer.register(app)
 
 

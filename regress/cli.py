@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from retrieval.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +28,13 @@ class LLMChoice(StrEnum):
 
 
 def regress_command(
-    cases: Annotated[Path, typer.Argument(help="The case file (YAML).", show_default=False)],
+    cases: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The case file (YAML). With --from-feedback: default MSRAG_REGRESS_CASES.",
+            show_default=False,
+        ),
+    ] = None,
     llm: Annotated[
         LLMChoice,
         typer.Option(
@@ -48,6 +57,18 @@ def regress_command(
         list[str] | None,
         typer.Option("--case", "-c", help="Only cases whose id matches this glob (repeatable)."),
     ] = None,
+    from_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--from-feedback",
+            help="Write every 👎 answer of the saved conversations to the case file as a case "
+            "marked for review (the user's comment carried along), then exit.",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="With --from-feedback: only feedback given on or after this date."),
+    ] = None,
 ) -> None:
     """Run a prompt regression suite: prompt, retrieval and answer checks for every case.
 
@@ -65,6 +86,13 @@ def regress_command(
     from retrieval.console import err, load_settings, user_errors
 
     settings = load_settings()
+    if from_feedback:
+        with user_errors():
+            _from_feedback(cases or settings.regress_cases, settings, since)
+        return
+    if cases is None:
+        err.print("[red]Error:[/red] give the case file: msrag regress CASES.yaml")
+        raise typer.Exit(2)
     with user_errors():
         suite = load_suite(cases)
         runner = RegressionRunner(suite, settings, llm=llm.value, record=record, update=update)
@@ -81,3 +109,30 @@ def regress_command(
         write_junit(report, junit)
         err.print(f"Wrote {junit}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _from_feedback(path: Path, settings: Settings, since: str | None) -> None:
+    """Every 👎 turn (since `since`) appended to `path` as a case for review."""
+    from assistant.conversations import ConversationStore
+    from regress.feedback import append_cases, case_from_turn, parse_since
+    from retrieval.console import err, out
+
+    moment = parse_since(since) if since else None
+    with ConversationStore(settings.conversations_path) as store:
+        down = store.rated("down", since=moment)
+        cases = []
+        for turn in down:
+            earlier = [t for t in store.turns(turn.conversation_id) if t.position < turn.position]
+            cases.append(case_from_turn(turn, earlier, review=True))
+    written = append_cases(path, cases) if cases else []
+    skipped = len(cases) - len(written)
+    out.print(
+        f"Wrote {len(written)} case{'s' if len(written) != 1 else ''} for review to {path}"
+        + (f" ({skipped} already there)" if skipped else "")
+        + (f" from 👎 answers since {since}." if since else " from 👎 answers.")
+    )
+    if written:
+        err.print(
+            f"Review them (REVIEW comments), add expectations, then record their goldens: "
+            f"msrag regress {path} --update"
+        )

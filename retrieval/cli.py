@@ -248,10 +248,12 @@ def status() -> None:
     """What the store holds: engine, documents, chunks, models, layout."""
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
+        from retrieval.library import document_count
+
         store = retriever.store
-        sources = {p.get("source") for _, p in store.scroll_payloads(["source"])}
         out.print(f"Store: {store.describe()}")
-        out.print(f"Documents: {len(sources)}   chunks: {store.count()}")
+        # the same index read as the Documents page and `msrag docs list`, so the counts agree
+        out.print(f"Documents: {document_count(store)}   chunks: {store.count()}")
         for key, value in store.layout.to_dict().items():
             out.print(f"  {key}: {value}")
 

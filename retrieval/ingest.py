@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -34,6 +35,7 @@ from retrieval.access import PUBLIC, GroupNameError, folder_groups, group_names
 from retrieval.chunking import chunk_document, version_hash
 from retrieval.loaders import (
     SUPPORTED_SUFFIXES,
+    Document,
     LoadError,
     file_digest,
     load,
@@ -68,9 +70,9 @@ class FileResult:
 class IngestReport:
     """Per-file results and throughput of one `ingest` run.
 
-        report = ingest(["examples/docs"], settings, store, encoders)
-        report.ok, report.counts()["ingested"]
-        # -> (True, 8)
+    report = ingest(["examples/docs"], settings, store, encoders)
+    report.ok, report.counts()["ingested"]
+    # -> (True, 8)
     """
 
     files: list[FileResult] = field(default_factory=list)
@@ -175,10 +177,14 @@ def ingest(
                 settle_groups(source, result.groups)
                 continue
             doc = load(path, data=data)
-            chunks = [
-                replace(c, groups=result.groups)
-                for c in chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
-            ]
+            chunks = with_document_facts(
+                [
+                    replace(c, groups=result.groups)
+                    for c in chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
+                ],
+                doc,
+                len(data),
+            )
         except LoadError as exc:
             result.reason = exc.reason
             continue
@@ -228,6 +234,14 @@ def ingest(
     report.files.sort(key=lambda r: r.path)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def with_document_facts(chunks: list[Chunk], doc: Document, size_bytes: int) -> list[Chunk]:
+    """The chunks carrying their document's size, page count and ingest time (for the
+    document library); ids are unchanged, as they depend on the content only."""
+    pages = max((s.page for s in doc.sections if s.page is not None), default=None)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return [replace(c, size_bytes=size_bytes, page_count=pages, ingested_at=now) for c in chunks]
 
 
 def ingest_chunks(

@@ -16,7 +16,7 @@ from retrieval.ingest import ingest_chunks
 from retrieval.schema import layout_for
 from retrieval.settings import Settings
 from retrieval.stores import open_store, stored_layout
-from retrieval.types import PAYLOAD_FIELDS, Chunk
+from retrieval.types import DOCUMENT_FIELDS, PAYLOAD_FIELDS, Chunk
 
 _CHUNK_FIELDS = {f.name for f in fields(Chunk)}
 
@@ -34,9 +34,8 @@ def reindex(settings: Settings, encoders: Encoders, *, progress: bool = True) ->
             return {"chunks": 0.0, "seconds": 0.0, "chunks_per_s": 0.0}
         store = open_store(settings, old)
         try:
-            rows = [
-                {"id": pid, **payload} for pid, payload in store.scroll_payloads(PAYLOAD_FIELDS)
-            ]
+            payloads = store.scroll_payloads(PAYLOAD_FIELDS + DOCUMENT_FIELDS)
+            rows = [{"id": pid, **payload} for pid, payload in payloads]
             dump.parent.mkdir(parents=True, exist_ok=True)
             tmp = dump.with_suffix(".tmp")
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))

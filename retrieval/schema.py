@@ -23,6 +23,9 @@ MUVERA = "muvera"
 # the access groups every search filters on. A store created before `groups` existed gets the
 # index (and PUBLIC on every point) when it is next opened: see the adapters' `_ensure_groups`.
 INDEXED_FIELDS: tuple[str, ...] = ("source", "doc_id", "file_hash", "groups")
+# Integer payload indexes: `chunk_index = 0` finds one point per document (the document library)
+# without reading every point. Created on open when missing, so older stores gain it.
+INTEGER_INDEXED_FIELDS: tuple[str, ...] = ("chunk_index",)
 LAYOUT_VERSION = 1
 
 

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("QDRANT_API_KEY", "MSRAG_QDRANT_API_KEY")
     )
 
+    conversations_db: Path | None = Field(
+        None,
+        description="SQLite file of saved conversations and feedback "
+        "(default: <data_dir>/conversations.db).",
+    )
+    regress_cases: Path = Field(
+        Path("msrag-cases.yaml"),
+        description="Case file that 'Save as regression case' and --from-feedback append to.",
+    )
+
     # --- encoders: a fastembed model name, or a local directory ----------------------------
     dense_model: str = DEFAULT_DENSE_MODEL
     sparse_model: str = DEFAULT_SPARSE_MODEL
@@ -124,6 +134,11 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """The embedded shard's folder."""
         return self.data_dir / self.collection
+
+    @property
+    def conversations_path(self) -> Path:
+        """The conversation history's SQLite file."""
+        return self.conversations_db or self.data_dir / "conversations.db"
 
     @property
     def llm_configured(self) -> bool:

@@ -28,6 +28,10 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "file_hash",
     "groups",
 )
+# Per-document facts repeated on each of its chunks, for the document library (`library.py`).
+# Kept apart from PAYLOAD_FIELDS: `ingested_at` differs between two ingests of the same file, and
+# every other field describes the chunk's content. Points stored before these existed lack them.
+DOCUMENT_FIELDS: tuple[str, ...] = ("size_bytes", "page_count", "ingested_at")
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,12 @@ class Chunk:
     page: int | None = None
     heading: str | None = None
     groups: tuple[str, ...] = ()  # who may see it (retrieval/access.py); none = everyone
+    size_bytes: int | None = None  # the file's size
+    page_count: int | None = None  # pages of a PDF; None for files without pages
+    ingested_at: str | None = None  # ISO 8601 UTC, when this version was stored
 
     def payload(self) -> dict[str, Any]:
-        values = {name: getattr(self, name) for name in PAYLOAD_FIELDS}
+        values = {name: getattr(self, name) for name in PAYLOAD_FIELDS + DOCUMENT_FIELDS}
         values["groups"] = stored_groups(self.groups)
         return values
 

@@ -23,10 +23,11 @@ from assistant.audited import audited
 from assistant.chat import Assistant
 from assistant.errors import AssistantError
 from assistant.identity import Identities, User
-from retrieval.access import PUBLIC, group_names
+from retrieval.access import group_names
 from retrieval.alignment import align
 from retrieval.audit import Action, AuditLog
 from retrieval.encoders import Encoders, TokenMatch
+from retrieval.library import DocumentInfo, document_count, documents
 from retrieval.loaders import doc_id_for
 from retrieval.permissions import change_groups, document_groups
 from retrieval.retriever import MultiStageRetriever
@@ -79,17 +80,6 @@ def _require_admin(user: User) -> None:
         )
 
 
-@dataclass
-class LibraryDocument:
-    """One document as the library lists it."""
-
-    source: str
-    title: str
-    doc_id: str
-    groups: tuple[str, ...]  # empty: everyone
-    chunks: int = 0
-
-
 @dataclass(frozen=True)
 class StoreStats:
     """What the sidebar shows about the store."""
@@ -124,22 +114,9 @@ class Engine:
             assistant.retriever = self.retriever.restricted_to(user.access)
         return assistant
 
-    def library(self, user: User) -> list[LibraryDocument]:
+    def library(self, user: User) -> list[DocumentInfo]:
         """The documents `user` may see (all of them for admins), by source."""
-        flt = None if user.access is None else Filter(groups=user.access)
-        docs: dict[str, LibraryDocument] = {}
-        for _, p in self.store.scroll_payloads(["source", "title", "groups", "doc_id"], flt):
-            source = p.get("source")
-            if not isinstance(source, str):
-                continue
-            doc = docs.get(source)
-            if doc is None:
-                groups = tuple(g for g in p.get("groups") or () if g != PUBLIC)
-                doc = docs[source] = LibraryDocument(
-                    source, str(p.get("title") or source), str(p.get("doc_id", "")), groups
-                )
-            doc.chunks += 1
-        return sorted(docs.values(), key=lambda d: d.source)
+        return documents(self.store, user.access)
 
     def change_groups(
         self, user: User, source: str, groups: str, *, grant: bool
@@ -186,18 +163,17 @@ class Engine:
         return f"{llm.model} at {base}" if base else llm.model
 
     def stats(self, access: tuple[str, ...] | None = None) -> StoreStats:
-        """Documents and chunks in the store that `access` may see (None: all). Counting
-        distinct documents reads every point's source, so it is redone only when the number of
-        chunks has changed."""
+        """Documents and chunks in the store that `access` may see (None: all; documents
+        counted from the `source` index, as `msrag status` does); recounted only when the
+        number of chunks has changed."""
         flt = None if access is None else Filter(groups=access)
         chunks = self.store.count(flt)
         with self._stats_lock:
             cached = self._stats.get(access)
             if cached is not None and cached[0] == chunks:
                 return cached[1]
-            sources = {p.get("source") for _, p in self.store.scroll_payloads(["source"], flt)}
             stats = StoreStats(
-                documents=len(sources - {None}),
+                documents=document_count(self.store, access),
                 chunks=chunks,
                 where=self.store.describe(),
                 models=dict(self.encoders.model_ids),

@@ -35,8 +35,23 @@ def current_user(settings: Settings, identities: Identities) -> User | None:
     return identities.user(str(email)) if email else None
 
 
+SESSION_KEY = "msrag_user"
+
+
+def session_user() -> User:
+    """The user `gate` admitted in this script run (pages call this; the entry script gates)."""
+    user = st.session_state.get(SESSION_KEY)
+    if not isinstance(user, User):
+        st.stop()  # not admitted: draw nothing
+        raise AssertionError("st.stop() ends the run")
+    return user
+
+
 def gate(settings: Settings, identities: Identities) -> User:
-    """The user, or draw the sign-in-required page (and only it) and stop the run."""
+    """The user, or draw the sign-in-required page (and only it) and stop the run.
+
+    Another user in the same browser session (a proxy that switched accounts) starts from a
+    clean session: nothing of the previous user's page state survives."""
     try:
         check_bind(settings, st.get_option("server.address") or "0.0.0.0")
         user = current_user(settings, identities)
@@ -56,10 +71,17 @@ def gate(settings: Settings, identities: Identities) -> User:
             "This assistant is only available after signing in through your organisation's "
             "sign-in page. Open it through that link, or ask the administrator for access.",
         )
+    ss = st.session_state
+    previous = ss.get(SESSION_KEY)
+    if isinstance(previous, User) and previous.name != user.name:
+        for key in list(ss.keys()):
+            del ss[key]
+    ss[SESSION_KEY] = user
     return user
 
 
 def _stop(title: str, message: str) -> NoReturn:
+    st.session_state.pop(SESSION_KEY, None)
     st.title(title)
     st.write(markup.escape_markdown(message))
     st.stop()

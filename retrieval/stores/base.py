@@ -43,6 +43,11 @@ class Store(Protocol):
         """Every point's id and the selected payload fields (for ingest bookkeeping, stats)."""
         ...
 
+    def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
+        """Exact number of points per value of the indexed keyword `field` (matching the
+        filter), read from its payload index, never by scrolling the points."""
+        ...
+
     def optimize(self) -> None:
         """Build indexes after a bulk load (no-op where the engine does it itself)."""
         ...

@@ -22,13 +22,22 @@ import qdrant_edge as qe
 from retrieval.access import GROUPS_FIELD, PUBLIC, stored_groups
 from retrieval.errors import StoreLockedError, StoreUnavailableError
 from retrieval.plan import Stage, render, stored_vectors
-from retrieval.schema import BM25, COLBERT, DENSE, INDEXED_FIELDS, MUVERA, Layout
+from retrieval.schema import (
+    BM25,
+    COLBERT,
+    DENSE,
+    INDEXED_FIELDS,
+    INTEGER_INDEXED_FIELDS,
+    MUVERA,
+    Layout,
+)
 from retrieval.settings import Settings
 from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
 
 LAYOUT_FILE = "msrag-layout.json"
 FLUSH_INTERVAL = 5.0  # seconds between segment syncs during a stream of upserts
 _SCROLL_PAGE = 512
+_FACET_PAGE = 10_000  # values per facet request; raised until every value fits
 _DATATYPES = {
     "float32": qe.VectorStorageDatatype.Float32,
     "float16": qe.VectorStorageDatatype.Float16,
@@ -56,6 +65,7 @@ class EdgeStore:
             stored.check_compatible(layout, str(self.path))
             self._shard = _open(self.path, lambda: qe.EdgeShard.load(str(self.path)))
             self._ensure_groups(layout_file)
+            self._ensure_integer_indexes()
         else:
             if (self.path / "segments").exists():
                 # A shard without our layout record: not ours, or created by an older version.
@@ -72,6 +82,7 @@ class EdgeStore:
                 self._shard.update(
                     qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword)
                 )
+            self._ensure_integer_indexes()
             self._shard.flush()
             # Written last and atomically: a folder with the file always holds a complete shard.
             _write_layout(layout_file, layout)
@@ -92,6 +103,14 @@ class EdgeStore:
         )
         self._shard.flush()
         _write_layout(layout_file, self.layout)
+
+    def _ensure_integer_indexes(self) -> None:
+        have = set(self._shard.info().payload_schema or {})
+        for field in INTEGER_INDEXED_FIELDS:
+            if field not in have:
+                self._shard.update(
+                    qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Integer)
+                )
 
     @classmethod
     def from_settings(cls, settings: Settings, layout: Layout) -> EdgeStore:
@@ -201,6 +220,18 @@ class EdgeStore:
                 yield str(record.id), dict(record.payload or {})
             if offset is None:
                 return
+
+    def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
+        limit = _FACET_PAGE
+        while True:
+            response = self._shard.facet(
+                qe.FacetRequest(field, limit=limit, exact=True, filter=_filter(filter))
+            )
+            hits = response.hits
+            if len(hits) < limit:  # every value fitted: done
+                # a deleted value can linger in the index with a count of 0
+                return {str(hit.value): int(hit.count) for hit in hits if hit.count > 0}
+            limit *= 4
 
     def describe(self) -> str:
         return f"embedded store at {self.path}"

@@ -19,12 +19,21 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from retrieval.access import GROUPS_FIELD, PUBLIC, stored_groups
 from retrieval.errors import LayoutMismatchError, StoreUnavailableError
 from retrieval.plan import Stage, render, stored_vectors
-from retrieval.schema import BM25, COLBERT, DENSE, INDEXED_FIELDS, MUVERA, Layout
+from retrieval.schema import (
+    BM25,
+    COLBERT,
+    DENSE,
+    INDEXED_FIELDS,
+    INTEGER_INDEXED_FIELDS,
+    MUVERA,
+    Layout,
+)
 from retrieval.settings import Settings
 from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
 
 LAYOUT_KEY = "msrag_layout"
 _SCROLL_PAGE = 512
+_FACET_PAGE = 10_000  # values per facet request; raised until every value fits
 # Floats per upsert request: keeps a JSON body well under the server's 32 MB default limit.
 _FLOATS_PER_REQUEST = 500_000
 _DATATYPES = {
@@ -81,6 +90,7 @@ class ServerStore:
                 self._ensure_groups()
             else:
                 self._create()
+            self._ensure_integer_indexes()
 
     @classmethod
     def from_settings(
@@ -149,6 +159,15 @@ class ServerStore:
                 self.client.create_payload_index(
                     self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
                 )
+
+    def _ensure_integer_indexes(self) -> None:
+        have = set(self.client.get_collection(self.collection).payload_schema or {})
+        with self._quiet_local():
+            for field in INTEGER_INDEXED_FIELDS:
+                if field not in have:
+                    self.client.create_payload_index(
+                        self.collection, field, models.PayloadSchemaType.INTEGER, wait=True
+                    )
 
     def _check_layout(self) -> None:
         info = self.client.get_collection(self.collection)
@@ -288,6 +307,19 @@ class ServerStore:
                 yield str(record.id), dict(record.payload or {})
             if offset is None:
                 return
+
+    def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
+        limit = _FACET_PAGE
+        while True:
+            with self._calls():
+                response = self.client.facet(
+                    self.collection, field, facet_filter=_filter(filter), limit=limit, exact=True
+                )
+            hits = response.hits
+            if len(hits) < limit:  # every value fitted: done
+                # a deleted value can linger in the index with a count of 0
+                return {str(hit.value): int(hit.count) for hit in hits if hit.count > 0}
+            limit *= 4
 
     def describe(self) -> str:
         if self._local:

@@ -145,28 +145,6 @@ class TestSidebar:
         assert not at.chat_message and at.session_state["messages"] == []
 
 
-class TestUpload:
-    def test_files_are_ingested_with_a_result_per_file_and_become_answerable(self, page) -> None:
-        at = _run()
-        at.session_state["pending_uploads"] = [
-            ("../../escape/quokka notes.md", b"# Quokkas\n\nThe quokka Percival lives on Rottnest"),
-            ("malware.exe", b"MZ\x90\x00"),
-            ("empty.txt", b""),
-        ]
-        at.run()
-        lines = [html.unescape(m.value) for m in at.sidebar.markdown if " — " in m.value]
-        assert any("quokka notes.md — ingested: 1 chunk" in x for x in lines), lines
-        assert any("malware.exe — skipped: not a supported file type" in x for x in lines), lines
-        assert any(re.search(r"empty\.txt — (failed|skipped): \w", x) for x in lines), lines
-        saved = page / "uploads" / "quokka notes.md"
-        assert saved.exists() and not (page.parent / "escape").exists()  # no path traversal
-        assert {m.label: m.value for m in at.sidebar.metric}["Documents"] == "9"
-
-        at.chat_input[0].set_value("Where does the quokka Percival live?").run()
-        answer = _text(at.chat_message[1].markdown[0].value)
-        assert "Rottnest" in answer
-
-
 @pytest.fixture
 def locked(page: Path) -> Iterator[None]:
     """Another process holds the page's embedded store."""

@@ -22,8 +22,14 @@ from tests.ui.conftest import APP, REPO, page_env
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ARTIFACTS = REPO / "tests" / "artifacts"
 QUESTION = "How high did the Zephyr-9 balloon reach?"
@@ -50,11 +56,29 @@ def server(offline_model_dirs, page_data: Path, tmp_path: Path) -> Iterator[str]
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--client.toolbarMode", "viewer"],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+            "--client.toolbarMode",
+            "viewer",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -90,6 +114,12 @@ def _wait_idle(page) -> None:  # a playwright Page
     time.sleep(0.5)
 
 
+def _nav(page, title: str) -> None:  # noqa: ANN001 - playwright Page
+    """Switch page with the sidebar navigation (same session, as a user does)."""
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).first.click()
+    _wait_idle(page)
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
 def test_chat_in_a_real_browser(server: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright  # only this test needs it
@@ -100,8 +130,11 @@ def test_chat_in_a_real_browser(server: str, tmp_path: Path) -> None:
     dialogs: list[str] = []
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
-            headless=True, viewport={"width": 1280, "height": 1000},
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_FLAGS,
+            headless=True,
+            viewport={"width": 1280, "height": 1000},
         )
         try:
             page = context.pages[0] if context.pages else context.new_page()
@@ -155,7 +188,8 @@ def test_chat_in_a_real_browser(server: str, tmp_path: Path) -> None:
             _wait_idle(page)
             assert page.locator(".msrag-heat").count() >= 3
 
-            # upload a file: progress, a line per file, and the store grows
+            # upload a file (on the Documents page): a line per file, and the store grows
+            _nav(page, "Documents")
             picker = page.locator("[data-testid=stFileUploader] input[type=file]")
             picker.set_input_files(str(upload))
             page.get_by_role("button", name="Add to the store").click()
@@ -165,6 +199,9 @@ def test_chat_in_a_real_browser(server: str, tmp_path: Path) -> None:
             assert documents.locator("[data-testid=stMetricValue]").inner_text() == "9"
 
             # the screenshot a reviewer looks at: the answer and its sources in one tall page
+            _nav(page, "Chat")
+            page.locator(href).wait_for(timeout=60_000)
+            _wait_idle(page)
             page.set_viewport_size({"width": 1280, "height": 2400})
             page.locator(href).scroll_into_view_if_needed()
             time.sleep(0.8)
@@ -172,3 +209,218 @@ def test_chat_in_a_real_browser(server: str, tmp_path: Path) -> None:
             assert not dialogs, dialogs
         finally:
             context.close()
+
+
+# --- saved conversations, documents, feedback → regression case --------------------------------
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+ASK_ADA = "When was Ada Lovelace born?"
+ASK_BALLOON = QUESTION
+ASK_SOURDOUGH = "How long should sourdough dough proof?"
+
+
+def _reply(body: dict) -> str:
+    """The scripted model: a standalone question for condense requests, a cited answer else."""
+    prompt = body["messages"][-1]["content"]
+    if "Standalone question:" in prompt:
+        return prompt.rsplit("Follow-up question:", 1)[-1].split("\n")[0].strip()
+    if "Zephyr-9" in prompt and "38.2" in prompt:
+        return "The Zephyr-9 balloon reached 38.2 kilometres [1]."
+    if "1815" in prompt:
+        return "Ada Lovelace was born on 10 December 1815 [1]."
+    return "The passages do not say [1]."
+
+
+@pytest.fixture
+def llm() -> Iterator[object]:
+    from tests.llm_server import Reply, ScriptedLLM
+
+    with ScriptedLLM(default=lambda body: Reply(_reply(body))) as server:
+        yield server
+
+
+@pytest.fixture
+def app_server(offline_model_dirs, page_data: Path, tmp_path: Path, llm) -> Iterator[dict]:
+    """The page with a (scripted) language model, so a saved case records a cassette."""
+    port = _free_port()
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    leaky = ("MSRAG_", "OPENAI_", "QDRANT_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(leaky)}
+    env.update(page_env(offline_model_dirs, page_data))
+    env.update(
+        OPENAI_BASE_URL=llm.url, OPENAI_API_KEY="sk-test", MSRAG_LLM_MODEL="test-model",
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+    )  # fmt: skip
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--client.toolbarMode", "viewer"],
+        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    info = {"url": url, "env": env, "cwd": workdir, "data": page_data, "proc": proc}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().decode() == "ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start:\n{(tmp_path / 'server.log').read_text()}")
+            time.sleep(0.3)
+        yield info
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+        server_log = (tmp_path / "server.log").read_text()
+        assert "Traceback" not in server_log, server_log
+
+
+def _ask(page, question: str, answers: int) -> None:  # noqa: ANN001 - playwright Page
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    box.press("Enter")
+    page.locator("[data-testid=stChatMessage]").nth(2 * answers - 1).wait_for(timeout=90_000)
+    _wait_idle(page)
+
+
+def _shot(page, name: str) -> None:  # noqa: ANN001 - playwright Page
+    """Saved by the test and committed under docs/screenshots/ (the README shows them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    time.sleep(0.8)  # expanders and popovers animate
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
+def test_conversations_documents_feedback_and_a_case_in_a_real_browser(
+    app_server: dict, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only this test needs it
+
+    from assistant.conversations import ConversationStore
+
+    url, data = app_server["url"], app_server["data"]
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
+            headless=True, viewport={"width": 1280, "height": 1100},
+        )  # fmt: skip
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(url)
+            page.get_by_test_id("stChatInputTextArea").wait_for(timeout=90_000)
+            _wait_idle(page)
+
+            # two questions, then a reload: the conversation and its sources are back
+            _ask(page, ASK_ADA, 1)
+            _ask(page, ASK_BALLOON, 2)
+            assert "c=" in page.url
+            page.reload()
+            page.locator(".msrag-answer").nth(1).wait_for(timeout=90_000)
+            _wait_idle(page)
+            answers = page.locator(".msrag-answer")
+            assert "1815" in answers.nth(0).inner_text()
+            assert "38.2 kilometres" in answers.nth(1).inner_text()
+            assert page.locator(".msrag-source-head").count() >= 1  # the latest answer's sources
+            with ConversationStore(data / "conversations.db") as store:
+                [conversation] = store.conversations()
+                assert conversation.turns == 2 and conversation.title == ASK_ADA
+
+            # 👎 with a comment on the first answer, kept with its turn
+            first = page.locator("[data-testid=stChatMessage]").nth(1)
+            first.get_by_test_id("stFeedbackButton").nth(1).click()
+            _wait_idle(page)
+            comment = first.get_by_label("What was wrong?")
+            comment.fill("It should say where she was born.")
+            comment.press("Enter")
+            _wait_idle(page)
+            with ConversationStore(data / "conversations.db") as store:
+                feedback = store.turns(conversation.id)[0].feedback
+                assert feedback and feedback.rating == "down"
+                assert feedback.comment == "It should say where she was born."
+
+            # save the second answer as a regression case
+            second = page.locator("[data-testid=stChatMessage]").nth(3)
+            second.get_by_test_id("stPopoverButton").click()
+            page.get_by_role("button", name="Save case").click()
+            page.get_by_text("recorded its goldens").wait_for(timeout=120_000)
+            _wait_idle(page)
+            said = page.get_by_text("recorded its goldens").inner_text()
+            assert "answer pass" in said, said
+            page.keyboard.press("Escape")
+            _wait_idle(page)
+            page.set_viewport_size({"width": 1280, "height": 2000})
+            _shot(page, "chat.png")
+            page.set_viewport_size({"width": 1280, "height": 1100})
+
+            # rename, from the sidebar
+            sidebar = page.get_by_test_id("stSidebar")
+            sidebar.get_by_text("This conversation").click()
+            title = sidebar.get_by_label("Title")
+            title.fill("Ada and the balloon <b>x</b>")
+            title.press("Enter")
+            sidebar.get_by_role("button", name="Rename").click()
+            _wait_idle(page)
+            sidebar.get_by_text("Ada and the balloon <b>x</b>").first.wait_for(timeout=30_000)
+
+            # Documents: delete a document (asks first); the chat no longer cites it
+            _nav(page, "Documents")
+            page.get_by_test_id("stDataFrame").wait_for(timeout=60_000)
+            select = page.get_by_test_id("stSelectbox").filter(has_text="Open a document")
+            select.click()
+            page.get_by_role("option", name="sourdough_recipe.txt").first.click()
+            _wait_idle(page)
+            page.get_by_role("button", name="Delete…").click()
+            _wait_idle(page)
+            page.get_by_text("cannot be undone").wait_for(timeout=30_000)
+            page.get_by_role("button", name="Delete", exact=True).click()
+            page.get_by_text("Deleted").first.wait_for(timeout=60_000)
+            _wait_idle(page)
+            _shot(page, "documents.png")
+            _nav(page, "Chat")
+            page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").click()
+            _wait_idle(page)
+            _ask(page, ASK_SOURDOUGH, 1)
+            sources = " ".join(page.locator(".msrag-source-meta").all_inner_texts())
+            assert sources and "sourdough_recipe.txt" not in sources
+
+            # delete the first conversation, with its confirmation
+            sidebar.get_by_text("Ada and the balloon <b>x</b>").first.click()
+            page.locator(".msrag-answer", has_text="1815").wait_for(timeout=60_000)
+            _wait_idle(page)
+            ask = sidebar.get_by_role("button", name="Delete…")
+            if not ask.is_visible():
+                sidebar.get_by_text("This conversation").click()
+            ask.click()
+            _wait_idle(page)
+            sidebar.get_by_text("cannot be undone").wait_for(timeout=30_000)
+            sidebar.get_by_role("button", name="Delete", exact=True).click()
+            _wait_idle(page)
+            with ConversationStore(data / "conversations.db") as store:
+                assert [c.title for c in store.conversations()] == [ASK_SOURDOUGH]
+        finally:
+            context.close()
+
+    # the saved case passes on the next `msrag regress` (replaying its recorded answer)
+    proc = app_server["proc"]
+    proc.send_signal(signal.SIGTERM)  # the embedded store admits one process
+    proc.wait(timeout=30)
+    env = {k: v for k, v in app_server["env"].items() if not k.startswith("OPENAI_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "msrag", "regress", "msrag-cases.yaml"],
+        cwd=app_server["cwd"], env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fb-c" in done.stdout

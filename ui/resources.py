@@ -1,0 +1,103 @@
+"""What every page of the app shares, opened once per server process: the engine and the history.
+
+Both are `st.cache_resource`s: the embedded store admits one process and the models are too big
+to load per tab, and one SQLite connection (serialised by `ConversationStore`) serves every tab.
+Opening either can fail; the page then gets one sentence saying what is wrong and keeps working
+without it (no store: no answers; no history: answers that are not saved).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import streamlit as st
+from pydantic import SecretStr, ValidationError
+
+from assistant.conversations import ConversationStore, HistoryError
+from retrieval.errors import MsragError
+from retrieval.settings import Settings
+from ui.engine import Engine
+
+log = logging.getLogger("msrag.ui")
+
+
+def settings_key(settings: Settings) -> str:
+    """Identity of a configuration: a changed `.env` or environment opens a new engine."""
+    values = {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        for name, value in settings
+    }
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
+@st.cache_resource(
+    show_spinner="Loading the models and opening the store…",
+    max_entries=1,  # one store per process: a new configuration releases the old store's lock
+    on_release=lambda engine: engine.close(),
+)
+def _engine(key: str, _settings: Settings) -> Engine:
+    return Engine.open(_settings)
+
+
+def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
+    """Settings and the shared engine, or why there is none (a sentence for the page)."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        return (
+            None,
+            None,
+            (f"The configuration is invalid ({problems}): fix .env or the MSRAG_* variables."),
+        )
+    try:
+        return settings, _engine(settings_key(settings), settings), None
+    except MsragError as exc:
+        return settings, None, str(exc)
+    except Exception as exc:  # never a traceback on the page; the log keeps the details
+        log.exception("could not open the engine")
+        return (
+            settings,
+            None,
+            (
+                f"Could not start the assistant ({type(exc).__name__}: {exc}). Check the settings "
+                "and the server log, then reload the page."
+            ),
+        )
+
+
+@st.cache_resource(show_spinner=False, max_entries=256, on_release=lambda s: s.close())
+def _history(path: str, user_id: str) -> ConversationStore:
+    # A HistoryError is not cached: the next run tries again (the user may have fixed the file).
+    # One store object per user: it reads and writes only that user's conversations.
+    return ConversationStore(Path(path), user_id=user_id)
+
+
+def open_history(
+    settings: Settings | None, user_id: str
+) -> tuple[ConversationStore | None, str | None]:
+    """`user_id`'s conversations, or why there are none (a sentence for the page)."""
+    if settings is None:
+        return None, None
+    path = str(settings.conversations_path.resolve())
+    try:
+        store = _history(path, user_id)
+        if not store.is_current():
+            # The file was moved or deleted under the running app: start a new one there
+            # rather than keep writing into a file nobody can see.
+            _history.clear()
+            store = _history(path, user_id)
+        return store, None
+    except HistoryError as exc:
+        return None, str(exc)
+    except Exception as exc:  # never a traceback on the page
+        log.exception("could not open the conversation history")
+        return None, (
+            f"The conversation history could not be opened ({type(exc).__name__}: {exc}): "
+            "check MSRAG_CONVERSATIONS_DB; the chat still answers without saving."
+        )
