@@ -32,13 +32,11 @@ from retrieval.modes import MODE_SPECS, MODES
 models_app = typer.Typer(
     help="Manage embedding models (offline copies for machines without internet)."
 )
-docs_app = typer.Typer(help="Documents in the store: who may see them.")
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the root app."""
     app.add_typer(models_app, name="models")
-    app.add_typer(docs_app, name="docs")
     app.command()(ingest)
     app.command()(search)
     app.command()(status)
@@ -347,40 +345,3 @@ def eval_(
     if plot:
         plot_quality_latency(results, plot)
         err.print(f"Wrote {plot}")
-
-
-# --- docs: access groups -------------------------------------------------------------------------
-SourcesArgument = Annotated[
-    list[str], typer.Argument(help="Documents by source, as `msrag search` shows them.")
-]
-GroupsOption = Annotated[str, typer.Option(help="Comma-separated groups, e.g. hr,legal.")]
-
-
-@docs_app.command("grant")
-def docs_grant(sources: SourcesArgument, groups: GroupsOption) -> None:
-    """Let GROUPS see these documents (added to the groups they have). A payload update: no
-    re-encoding. A document for everyone becomes one for these groups only."""
-    _change_groups(sources, groups, grant=True)
-
-
-@docs_app.command("revoke")
-def docs_revoke(sources: SourcesArgument, groups: GroupsOption) -> None:
-    """Stop GROUPS from seeing these documents; with no group left, everyone may see them."""
-    _change_groups(sources, groups, grant=False)
-
-
-def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
-    from retrieval.access import group_names
-    from retrieval.audit import AuditLog
-    from retrieval.loaders import doc_id_for
-    from retrieval.permissions import change_groups
-
-    settings = load_settings()
-    with user_errors(), opened_retriever(settings) as retriever:
-        names = group_names(groups)
-        log = AuditLog.from_settings(settings)
-        for source in sources:
-            now = change_groups(retriever.store, source, names, grant=grant)
-            action: Action = "grant" if grant else "revoke"
-            log.record(operator_name(), action, source, doc_ids=[doc_id_for(source)], groups=now)
-            out.print(f"{source}: {', '.join(now) or 'everyone'}")

@@ -194,6 +194,13 @@ def test_two_users_see_their_own_library_and_history(
                 assert question in body and other not in body  # their own history only
                 assert not any(word in body for word in _forbidden(groups)), user
                 assert "Add documents" not in body and "Audit log" not in body
+            # the Documents page is read-only for them, and lists only what they may see
+            dave.goto(server + "/documents")
+            dave.get_by_text("Open a document").wait_for(timeout=60_000)
+            _wait_idle(dave)
+            page_text = dave.locator("body").inner_text()
+            assert "1 of 1 documents" in page_text, page_text[:500]
+            assert "Add documents" not in page_text and "Audit log" not in page_text
             dave_library, eve_library = libraries[DAVE], libraries[EVE]
             assert "Library (1 documents)" in dave_library and "hr/bands.md" not in dave_library
             assert "Library (2 documents)" in eve_library and "hr/bands.md" in eve_library
@@ -214,6 +221,10 @@ def test_two_users_see_their_own_library_and_history(
             _wait_idle(alice)
             library = _open_library(alice)
             assert "Library (3 documents)" in library and "Admin" in library
+            # the Documents page: every document, the upload panel, the audit log
+            alice.goto(server + "/documents")
+            alice.get_by_text("Audit log").wait_for(timeout=60_000)
+            _wait_idle(alice)
             assert "Add documents" in alice.locator("body").inner_text()
             alice.get_by_text("Audit log").click()
             alice.get_by_text(DAVE_Q).first.wait_for(timeout=10_000)
