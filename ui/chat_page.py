@@ -164,8 +164,13 @@ def draw_answer_footer(
         components.sources_panel(answer, message["turn"], aligner)
     stored: Turn | None = message.get("stored")
     if stored is not None and history is not None:
-        # "Save as regression case" of an older answer is behind its toggle too
-        feedback.feedback_row(history, stored, message, engine, settings, with_case=opened)
+        # "Save as regression case" of an older answer is behind its toggle too. Admins only:
+        # a case goes to the team's shared suite, and its goldens record the retrieval of the
+        # whole library, not of one user's view.
+        admin = signin.session_user().admin
+        feedback.feedback_row(
+            history, stored, message, engine, settings, with_case=opened and admin
+        )
 
 
 def draw_history(
