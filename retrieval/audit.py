@@ -1,8 +1,13 @@
 """The audit log: who asked what, which documents came back, and who changed the library.
 
-An append-only table `audit` in `MSRAG_DATA_DIR/conversations.db` (the conversations' database,
-its own table). SQLite triggers reject UPDATE and DELETE, so a bug or a curious admin with the
-app cannot rewrite history through it; only someone with the file itself can.
+An append-only table `audit` in the conversations' database (`MSRAG_CONVERSATIONS_DB`, default
+`MSRAG_DATA_DIR/conversations.db`), its own table. SQLite triggers reject UPDATE and DELETE, so a
+bug or a curious admin with the app cannot rewrite history through it; only someone with the
+file itself can.
+
+Writing an entry never stops the action it records: a damaged or read-only database file (the
+conversations' own fault handling says so on the page) costs the entry, which is logged as a
+warning, not the user's answer. Reading the log turns such a fault into `AuditUnavailableError`.
 
     log = AuditLog.from_settings(settings)
     log.record("bob@example.com", "ask", "Holidays?", doc_ids=["d1"])
@@ -12,6 +17,7 @@ app cannot rewrite history through it; only someone with the file itself can.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -20,10 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from retrieval.errors import RetrievalError
 from retrieval.settings import Settings
 
+log = logging.getLogger("msrag.audit")
+
 Action = Literal["ask", "search", "upload", "delete", "grant", "revoke", "sign-in", "denied"]
-DATABASE = "conversations.db"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,6 +50,10 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 
+class AuditUnavailableError(RetrievalError):
+    """The audit table cannot be read (a damaged or unreadable database file)."""
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     id: int
@@ -58,18 +70,22 @@ class AuditLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        self._ready = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuditLog:
-        return cls(settings.data_dir / DATABASE)
+        return cls(settings.conversations_path)
 
     def _connect(self) -> sqlite3.Connection:
-        # A connection per call: Streamlit runs each session on its own thread.
-        return sqlite3.connect(self.path, timeout=10)
+        # A connection per call: Streamlit runs each session on its own thread. The table is
+        # created on first use, so opening the log never fails.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=10)
+        if not self._ready:
+            db.executescript(_SCHEMA)
+            self._ready = True
+        return db
 
     def record(
         self,
@@ -88,12 +104,20 @@ class AuditLog:
             json.dumps(list(dict.fromkeys(doc_ids))),
             json.dumps(["*"] if groups is None else list(groups)),  # * = unrestricted
         )
-        with self._lock, self._connect() as db:
-            db.execute(
-                "INSERT INTO audit (at, user, action, detail, doc_ids, groups) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                row,
-            )
+        try:
+            with self._lock:
+                db = self._connect()
+                try:
+                    with db:
+                        db.execute(
+                            "INSERT INTO audit (at, user, action, detail, doc_ids, groups) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            row,
+                        )
+                finally:
+                    db.close()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("audit entry not written to %s (%s): %s %s", self.path, exc, user, action)
 
     def entries(self, *, user: str | None = None, limit: int = 200) -> list[AuditEntry]:
         """Newest first; only `user`'s when given."""
@@ -103,8 +127,17 @@ class AuditLog:
             query += " WHERE user = ?"
             args = (user,)
         query += " ORDER BY id DESC LIMIT ?"
-        with self._connect() as db:
-            rows = db.execute(query, (*args, limit)).fetchall()
+        try:
+            db = self._connect()
+            try:
+                rows = db.execute(query, (*args, limit)).fetchall()
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise AuditUnavailableError(
+                f"The audit log in {self.path} cannot be read ({exc}): check the file (it is "
+                "the conversations' database, MSRAG_CONVERSATIONS_DB)."
+            ) from exc
         return [
             AuditEntry(
                 id=r[0],

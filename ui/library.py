@@ -60,6 +60,11 @@ def audit_panel(engine: Engine, user: User) -> None:
     if not user.admin:
         return
     with st.expander("Audit log", icon=":material/policy:"):
+        try:
+            entries = engine.audit.entries(limit=100)
+        except MsragError as exc:
+            st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+            return
         rows = [
             {
                 "time (UTC)": e.at,
@@ -69,7 +74,7 @@ def audit_panel(engine: Engine, user: User) -> None:
                 "documents": ", ".join(e.doc_ids),
                 "groups": ", ".join(e.groups),
             }
-            for e in engine.audit.entries(limit=100)
+            for e in entries
         ]
         if rows:
             st.table(rows)  # plain HTML: readable, copyable, and searchable with Ctrl-F

@@ -297,3 +297,15 @@ def test_identities_from_the_groups_file(tmp_path: Path) -> None:
     assert ids.user("*").groups == ()  # a user name is never a pattern
     groups.write_text("alice@example.com: [legal]\n")  # edited: re-read on the next request
     assert ids.user("alice@example.com") == User("alice@example.com", ("legal",))
+
+
+def test_a_damaged_database_costs_the_entry_not_the_action(tmp_path: Path) -> None:
+    from retrieval.audit import AuditUnavailableError
+
+    damaged = tmp_path / "conversations.db"
+    damaged.write_bytes(b"not a database" * 100)
+    log = AuditLog(damaged)
+    log.record("bob@example.com", "ask", "holiday bonus?")  # logged as a warning, no exception
+    with pytest.raises(AuditUnavailableError, match="cannot be read"):
+        log.entries()
+    assert damaged.read_bytes() == b"not a database" * 100  # left untouched
