@@ -57,6 +57,7 @@ class Searcher(Protocol):
         mode: str | None = None,
         top_k: int | None = None,
         filter: Filter | None = None,
+        relevance: bool = False,
     ) -> Retrieval: ...
 
 
@@ -161,15 +162,18 @@ class Assistant:
         yield StageEvent("retrieve")
         t = time.perf_counter()
         retrieval = self.retriever.search(
-            answer.standalone_question, mode=mode_, top_k=top_k, filter=filter
+            answer.standalone_question,
+            mode=mode_,
+            top_k=top_k,
+            filter=filter,
+            relevance=refusal.needs_stored_maxsim(mode_),
         )
         passages = list(retrieval.passages)
         # knowing when not to answer (counting query tokens may encode: part of retrieval)
         answer.threshold = refusal.threshold_for(self.settings, mode_)
-        if passages:
-            answer.top_score = refusal.relevance_of(
-                passages[0].score, mode_, self._query_tokens(retrieval, mode_)
-            )
+        answer.top_score = refusal.top_relevance(
+            passages, mode_, self._query_tokens(retrieval, mode_)
+        )
         timings.retrieve_ms = _ms(t)
         timings.encode_ms = float(retrieval.timings.get("encode_ms", 0.0))
         timings.search_ms = float(retrieval.timings.get("search_ms", 0.0))

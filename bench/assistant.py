@@ -36,7 +36,8 @@ from rich.console import Console
 from rich.table import Table
 
 from assistant.chat import Assistant
-from assistant.refusal import DEFAULT_THRESHOLDS, needs_query_tokens, relevance_of
+from assistant.refusal import DEFAULT_THRESHOLDS, needs_stored_maxsim
+from assistant.refusal import top_relevance as refusal_evidence
 from assistant.types import TextEvent
 from bench.harness import add_model_options, pct, settings_from, summary
 from retrieval.encoders import Encoders
@@ -47,6 +48,7 @@ from retrieval.types import Filter
 from tests.llm_server import Reply, ScriptedLLM
 
 console = Console()
+CHAT_TOP_K = 5  # passages a chat turn sends (Settings.top_k's default)
 
 # Questions no scientific-claims corpus answers: the easy negatives for the refusal threshold.
 OFF_TOPIC = [
@@ -163,14 +165,13 @@ def top_relevance(
     mode: str,
     filter: Filter | None = None,
 ) -> float | None:
-    res = retriever.search(query, mode=mode, top_k=1, filter=filter)
-    if not res.passages:
-        return None
-    tokens = None
-    if needs_query_tokens(mode):
-        v = encoders.encode_query(query, dense=False, sparse=False, colbert=True).colbert
-        tokens = None if v is None else len(v)
-    return relevance_of(res.passages[0].score, mode, tokens)
+    """The evidence the assistant's refusal check sees: the top score's relevance, or for a
+    fused mode the best stored-vector MaxSim of the passages a chat sends."""
+    fused = needs_stored_maxsim(mode)
+    res = retriever.search(
+        query, mode=mode, top_k=CHAT_TOP_K if fused else 1, filter=filter, relevance=fused
+    )
+    return refusal_evidence(res.passages, mode, res.query_tokens)
 
 
 def separating_threshold(answerable: list[float], off_topic: list[float]) -> float:

@@ -60,6 +60,34 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def paired_bootstrap(
+    ours: Sequence[float],
+    theirs: Sequence[float],
+    *,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean of `ours - theirs` (paired per query) with its 95% bootstrap interval.
+
+    Queries are resampled with replacement (the percentile method, as in Sakai's IR
+    significance-testing practice); `p_le_0` is the share of resamples whose mean is ≤ 0.
+    """
+    a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
+        raise ValueError("paired_bootstrap needs two equally long, non-empty score lists.")
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {
+        "mean": float(diff.mean()),
+        "ci95_low": float(low),
+        "ci95_high": float(high),
+        "p_le_0": float((means <= 0).mean()),
+        "queries": len(diff),
+    }
+
+
 def write_report(path: Path, report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))

@@ -34,7 +34,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -132,15 +132,22 @@ def _unpack(t: tuple[Any, ...]) -> ChunkVectors:
     )
 
 
+def cached_documents(folder: Path) -> Iterator[dict[str, ChunkVectors]]:
+    """The cached document vectors, one part file (≤ 256 documents) at a time: doc id → vectors.
+    Streaming keeps a reader's memory at one part, not the whole corpus."""
+    for part in sorted(folder.glob("docs-*.pkl")):
+        with part.open("rb") as fh:
+            yield {k: _unpack(v) for k, v in pickle.load(fh).items()}
+
+
 def encode_once(
     dataset: BeirDataset, chunks: Sequence[Chunk], encoders: Encoders, folder: Path
 ) -> Encoded:
     """Load cached document/query vectors; encode (and cache) only what is missing."""
     folder.mkdir(parents=True, exist_ok=True)
     docs: dict[str, ChunkVectors] = {}
-    for part in sorted(folder.glob("docs-*.pkl")):
-        with part.open("rb") as fh:
-            docs.update({k: _unpack(v) for k, v in pickle.load(fh).items()})
+    for part in cached_documents(folder):
+        docs.update(part)
     wanted = {c.doc_id for c in chunks}
     missing = [c for c in chunks if c.doc_id not in docs]
     console.print(

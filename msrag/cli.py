@@ -2,6 +2,7 @@
 
 - `retrieval/cli.py`: ingest, search, status, reindex, eval, models
 - `retrieval/docs_cli.py`: docs list|show|delete|reingest
+- `retrieval/transfer_cli.py`: export, import
 - `assistant/cli.py`: ask, chat
 - `ui/cli.py`: ui
 - `regress/cli.py`: regress
@@ -23,6 +24,7 @@ import assistant.cli
 import regress.cli
 import retrieval.cli
 import retrieval.docs_cli
+import retrieval.transfer_cli
 import ui.cli
 
 app = typer.Typer(
@@ -34,7 +36,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for layer in (retrieval.cli, retrieval.docs_cli, assistant.cli, ui.cli, regress.cli):
+for layer in (
+    retrieval.cli,
+    retrieval.docs_cli,
+    retrieval.transfer_cli,
+    assistant.cli,
+    ui.cli,
+    regress.cli,
+):
     layer.register(app)
 
 

@@ -160,8 +160,11 @@ class _SearchLog:
         mode: str | None = None,
         top_k: int | None = None,
         filter: Filter | None = None,
+        relevance: bool = False,
     ) -> Any:
-        result = self.retriever.search(query, mode=mode, top_k=top_k, filter=filter)
+        result = self.retriever.search(
+            query, mode=mode, top_k=top_k, filter=filter, relevance=relevance
+        )
         self.calls.append((result, top_k if top_k is not None else self.retriever.top_k))
         return result
 

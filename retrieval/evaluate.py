@@ -170,6 +170,17 @@ def score_run(
     return {m: float(scores[m]) for m in METRICS}
 
 
+def per_query_scores(
+    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], metric: str = "ndcg@10"
+) -> dict[str, float]:
+    """`metric` for each query of `qrels` (same filling as `score_run`: no result scores 0);
+    their mean is `score_run`'s figure. For paired significance tests between two runs."""
+    filled = {q: (run.get(q) or {"__none__": 0.0}) for q in qrels}
+    qrels_, run_ = Qrels(qrels), Run(filled)
+    evaluate(qrels_, run_, metric, make_comparable=True)
+    return {q: float(v) for q, v in run_.scores[metric].items()}
+
+
 def evaluate_modes(
     retriever: MultiStageRetriever,
     dataset: BeirDataset,

@@ -33,6 +33,7 @@ class StageFactory(Protocol):
     def muvera(self, limit: int) -> Stage: ...
     def colbert(self, limit: int, children: tuple[Stage, ...]) -> Stage: ...
     def rrf(self, limit: int, children: tuple[Stage, ...]) -> Stage: ...
+    def dbsf(self, limit: int, children: tuple[Stage, ...]) -> Stage: ...
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class ModeSpec:
     score: ScoreKind
     # (stages, top_k, prefetch_limit) → the root of the one universal query
     tree: Callable[[StageFactory, int, int], Stage]
+    # A fusion that includes a MaxSim rerank: its final score is not MaxSim, but the passages'
+    # MaxSim can be read back from their stored token vectors (`search(relevance=True)`), which
+    # keeps an absolute per-token scale for the refusal check.
+    fuses_maxsim: bool = False
 
     @property
     def needs_muvera(self) -> bool:
@@ -100,6 +105,16 @@ _SPECS = (
         ("dense", "sparse", "colbert"),
         "rank",
         lambda s, k, p: s.rrf(k, (s.colbert(p, (s.dense(p), s.bm25(p))), s.bm25(p), s.dense(p))),
+        fuses_maxsim=True,
+    ),
+    ModeSpec(
+        "hybrid+colbert+dbsf",
+        "DBSF(MaxSim over dense∪bm25, bm25 top-P, dense top-P): distribution-based fusion after "
+        "the rerank",
+        ("dense", "sparse", "colbert"),
+        "rank",
+        lambda s, k, p: s.dbsf(k, (s.colbert(p, (s.dense(p), s.bm25(p))), s.bm25(p), s.dense(p))),
+        fuses_maxsim=True,
     ),
     ModeSpec(
         "muvera+colbert",

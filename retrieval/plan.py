@@ -26,11 +26,13 @@ QueryVector = list[float] | list[list[float]] | SparseVector
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of a universal query: a nearest search on one vector, or an RRF fusion.
+    """One step of a universal query: a nearest search on one vector, or a fusion.
 
     A nearest stage scores points by `vector` against the stored vector `using`; with `children`
     it only rescores the children's candidates (the rerank), without them it searches the whole
-    collection. A fusion stage (`rrf_k` set) merges its children by reciprocal rank.
+    collection. A fusion stage merges its children: by reciprocal rank (`rrf_k` set), or by
+    distribution-based score fusion (`dbsf`: each child's scores normalised by their mean ± 3
+    standard deviations, then summed — Qdrant's `Fusion.DBSF`).
 
     >>> s = Stage(limit=10, using="dense", kind="dense", vector=[0.1, 0.2], exact=True)
     >>> s.describe()
@@ -42,6 +44,7 @@ class Stage:
     kind: VectorKind | None = None
     vector: QueryVector | None = None
     rrf_k: int | None = None  # set: this stage fuses its children with RRF, 1/(k + rank)
+    dbsf: bool = False  # this stage fuses its children by distribution-based score fusion
     children: tuple[Stage, ...] = ()
     exact: bool = False  # brute force instead of the HNSW graph
     rescore: bool = False  # the stored vectors are quantized: rescore with the originals
@@ -49,11 +52,13 @@ class Stage:
 
     @property
     def is_fusion(self) -> bool:
-        return self.rrf_k is not None
+        return self.rrf_k is not None or self.dbsf
 
     def describe(self) -> str:
         """A one-line rendering, e.g. `colbert(5)[dense(100, exact), bm25(100)]`."""
-        if self.is_fusion:
+        if self.dbsf:
+            head = f"dbsf({self.limit})"
+        elif self.is_fusion:
             head = f"rrf(k={self.rrf_k}, {self.limit})"
         else:
             flags = [str(self.limit)]
@@ -140,6 +145,9 @@ class _Stages:
     def rrf(self, limit: int, children: tuple[Stage, ...]) -> Stage:
         return Stage(limit=limit, rrf_k=self.plan.rrf_k, children=children, filter=self.filter)
 
+    def dbsf(self, limit: int, children: tuple[Stage, ...]) -> Stage:
+        return Stage(limit=limit, dbsf=True, children=children, filter=self.filter)
+
 
 def _dense(plan: QueryPlan, layout: Layout, name: str) -> list[float]:
     vector = getattr(plan.query, name)
@@ -184,6 +192,21 @@ def multivector_values(
         array = np.rint((np.clip(unit, -1, 1) + 1) * 127.5)
     values: list[list[float]] = array.tolist()
     return values
+
+
+def stored_form(tokens: np.ndarray, layout: Layout) -> np.ndarray:
+    """Token vectors as the engine compares them: in the stored value space (see
+    `multivector_values`), each row L2-normalised (cosine). Their dot products are the engine's
+    MaxSim terms, for scoring vectors outside the engine (e.g. read back with a result)."""
+    return unit_rows(np.asarray(multivector_values(tokens, layout), dtype=np.float32))
+
+
+def unit_rows(array: np.ndarray) -> np.ndarray:
+    """Each row L2-normalised, as Qdrant's cosine distance does."""
+    rows: np.ndarray = np.asarray(array, dtype=np.float32)
+    norms: np.ndarray = np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    unit: np.ndarray = rows / norms
+    return unit
 
 
 def stored_vectors(vectors: ChunkVectors, layout: Layout) -> dict[str, QueryVector]:

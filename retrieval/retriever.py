@@ -13,9 +13,11 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from retrieval.access import group_names
+from retrieval.alignment import maxsim
 from retrieval.encoders import Encoders
 from retrieval.errors import InvalidArgumentError
 from retrieval.modes import mode_spec
+from retrieval.plan import stored_form, unit_rows
 from retrieval.schema import layout_for
 from retrieval.settings import Settings
 from retrieval.stores.base import Store
@@ -55,6 +57,7 @@ class _SearchCall:
     top_k: int | None = None
     filter: Filter | None = None
     with_vectors: bool = False
+    relevance: bool = False  # read MaxSim back from stored vectors (fused modes)
     result: Retrieval | None = None
 
 
@@ -163,15 +166,20 @@ class MultiStageRetriever(BaseRetriever):
         top_k: int | None = None,
         filter: Filter | None = None,
         with_vectors: bool = False,
+        relevance: bool = False,
     ) -> Retrieval:
         """Encode the query, run one universal query, return passages with timings.
+
+        `relevance=True` in a mode that fuses a MaxSim rerank (e.g. `hybrid+colbert+dbsf`)
+        also reads each passage's MaxSim per query token from its stored token vectors into
+        `passage.maxsim_per_token`: the fused score has no absolute scale, this does.
 
         The search runs inside LlamaIndex's own `retrieve()`, so its instrumentation (dispatcher
         spans, `RetrievalStartEvent`/`RetrievalEndEvent` with the nodes and scores, callback
         handlers such as Langfuse or Arize Phoenix) sees every search — the assistant's chat
         turns included — exactly as it sees a plain `retriever.retrieve(...)`.
         """
-        call = _SearchCall(mode, top_k, filter, with_vectors)
+        call = _SearchCall(mode, top_k, filter, with_vectors, relevance)
         token = _CALL.set(call)
         try:
             self.retrieve(QueryBundle(query))
@@ -201,9 +209,17 @@ class MultiStageRetriever(BaseRetriever):
             filter=_with_access(
                 call.filter if call.filter is not None else self.filter, self.groups
             ),
-            with_vectors=call.with_vectors,
+            with_vectors=call.with_vectors or (call.relevance and spec.fuses_maxsim),
         )
         passages = self.store.query(plan)
+        if call.relevance and spec.fuses_maxsim and vectors.colbert is not None:
+            tokens = stored_form(vectors.colbert, self.store.layout)
+            for p in passages:
+                if p.colbert is not None and len(p.colbert):
+                    score = maxsim(tokens, unit_rows(p.colbert))  # already stored values
+                    p.maxsim_per_token = score / len(tokens)
+                if not call.with_vectors:
+                    p.colbert = None
         done = time.perf_counter()
         return Retrieval(
             query=query,

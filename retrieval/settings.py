@@ -51,6 +51,18 @@ class Settings(BaseSettings):
         Path("msrag-cases.yaml"),
         description="Case file that 'Save as regression case' and --from-feedback append to.",
     )
+    # Applied when msrag creates a collection on a Qdrant server or cluster (the embedded store
+    # is one shard on one machine); unset = the server's default. Not part of the layout: they
+    # change where points live, never what a query returns.
+    shard_number: int | None = Field(None, ge=1, description="Shards of a new server collection.")
+    replication_factor: int | None = Field(
+        None, ge=1, description="Copies of each shard on a cluster (>= 2 survives a lost node)."
+    )
+    write_consistency_factor: int | None = Field(
+        None, ge=1, description="Replicas that must confirm a write before it succeeds."
+    )
+    on_disk_payload: bool | None = Field(None, description="Server keeps payloads on disk.")
+    dense_on_disk: bool | None = Field(None, description="Server keeps dense vectors on disk.")
 
     # --- encoders: a fastembed model name, or a local directory ----------------------------
     dense_model: str = DEFAULT_DENSE_MODEL

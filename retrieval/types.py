@@ -68,6 +68,21 @@ class SparseVector:
 
 
 @dataclass(frozen=True)
+class StoredPoint:
+    """One point exactly as a collection holds it: id, payload and named vectors as stored.
+
+    What `Store.scroll_points` reads and `Store.upsert_points` writes, so points move between
+    stores (or through a file) without re-encoding: `vectors` maps `dense`/`muvera` to a list of
+    floats, `colbert` to a list of token vectors (already pooled, in stored values) and `bm25`
+    to a `SparseVector`.
+    """
+
+    id: str
+    payload: dict[str, Any]
+    vectors: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ChunkVectors:
     """The vectors of one chunk (or one query): what the encoders produce."""
 
@@ -142,6 +157,9 @@ class Passage:
     mode: str = ""
     groups: tuple[str, ...] = ()  # the stored access groups (PUBLIC for everyone)
     colbert: np.ndarray | None = None  # stored token vectors, when the plan asked for them
+    # MaxSim per query token from the stored vectors, read back for a fused mode's refusal
+    # check (`MultiStageRetriever.search(relevance=True)`); None when not asked for
+    maxsim_per_token: float | None = None
 
     @classmethod
     def from_payload(cls, id: str, score: float, payload: dict[str, Any], **kwargs: Any) -> Passage:

@@ -17,6 +17,8 @@ DEMO_DOCS = REPO / "examples" / "docs"
 MODELS_CACHE = Path(
     os.environ.get("MSRAG_TEST_MODELS_DIR", Path.home() / ".cache" / "msrag" / "test-models")
 )
+# `server_backend`: qdrant-client's local mode, and a real server when QDRANT_URL is set.
+pytest_plugins = ["tests.qdrant_servers"]
 _LEAKY_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "QDRANT_URL", "QDRANT_API_KEY")
 
 

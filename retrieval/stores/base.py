@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from retrieval.schema import Layout
-from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan
+from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, StoredPoint
 
 
 class Store(Protocol):
@@ -46,6 +46,19 @@ class Store(Protocol):
     def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
         """Exact number of points per value of the indexed keyword `field` (matching the
         filter), read from its payload index, never by scrolling the points."""
+        ...
+
+    def scroll_points(
+        self, limit: int, offset: str | None = None
+    ) -> tuple[list[StoredPoint], str | None]:
+        """One page of points in id order, WITH their stored vectors, from `offset` (None: the
+        first point); returns the page and the offset of the next one (None after the last).
+
+        The offset is a plain string, so a transfer can save it and resume there."""
+        ...
+
+    def upsert_points(self, points: Sequence[StoredPoint]) -> None:
+        """Write points as `scroll_points` returned them (no encoding, no re-mapping) durably."""
         ...
 
     def optimize(self) -> None:

@@ -32,7 +32,15 @@ from retrieval.schema import (
     Layout,
 )
 from retrieval.settings import Settings
-from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
+from retrieval.types import (
+    Chunk,
+    ChunkVectors,
+    Filter,
+    Passage,
+    QueryPlan,
+    SparseVector,
+    StoredPoint,
+)
 
 LAYOUT_FILE = "msrag-layout.json"
 FLUSH_INTERVAL = 5.0  # seconds between segment syncs during a stream of upserts
@@ -144,6 +152,16 @@ class EdgeStore:
         self._shard.update(qe.UpdateOperation.upsert_points(points))
         self._flush(force=False)
 
+    def upsert_points(self, points: Sequence[StoredPoint]) -> None:
+        if not points:
+            return
+        self._shard.update(
+            qe.UpdateOperation.upsert_points(
+                [qe.Point(p.id, _edge_vectors(p.vectors), p.payload) for p in points]
+            )
+        )
+        self._flush(force=False)
+
     def delete(self, filter: Filter) -> None:
         if not filter:
             raise ValueError("delete() needs a non-empty filter; refusing to delete everything.")
@@ -232,6 +250,18 @@ class EdgeStore:
                 # a deleted value can linger in the index with a count of 0
                 return {str(hit.value): int(hit.count) for hit in hits if hit.count > 0}
             limit *= 4
+
+    def scroll_points(
+        self, limit: int, offset: str | None = None
+    ) -> tuple[list[StoredPoint], str | None]:
+        records, next_offset = self._shard.scroll(
+            qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+        )
+        points = [
+            StoredPoint(str(r.id), dict(r.payload or {}), _stored(_named(r.vector)))
+            for r in records
+        ]
+        return points, None if next_offset is None else str(next_offset)
 
     def describe(self) -> str:
         return f"embedded store at {self.path}"
@@ -335,7 +365,22 @@ def _edge_vector(vector: Any) -> Any:
     return vector
 
 
+def _named(vector: Any) -> dict[str, Any]:
+    # with_vector=True on a collection of named vectors: always a name → vector mapping
+    return dict(vector) if isinstance(vector, dict) else {}
+
+
+def _stored(vectors: dict[str, Any]) -> dict[str, Any]:
+    """Edge's vectors as engine-neutral values (its sparse vectors are its own class)."""
+    return {
+        name: SparseVector(list(v.indices), list(v.values)) if name == BM25 else v
+        for name, v in vectors.items()
+    }
+
+
 def _scoring(stage: Stage) -> Any:
+    if stage.dbsf:
+        return qe.Fusion.Dbsf()
     if stage.is_fusion:
         return qe.Fusion.Rrf(stage.rrf_k or 2)
     return qe.Query.Nearest(_edge_vector(stage.vector), using=stage.using)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,15 @@ from retrieval.schema import (
     Layout,
 )
 from retrieval.settings import Settings
-from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
+from retrieval.types import (
+    Chunk,
+    ChunkVectors,
+    Filter,
+    Passage,
+    QueryPlan,
+    SparseVector,
+    StoredPoint,
+)
 
 LAYOUT_KEY = "msrag_layout"
 _SCROLL_PAGE = 512
@@ -56,6 +65,31 @@ def connect(settings: Settings) -> QdrantClient:
         return QdrantClient(url=settings.qdrant_url, api_key=key, check_compatibility=False)
 
 
+@dataclass(frozen=True)
+class CollectionOptions:
+    """How a new server collection is distributed and stored (the server's default when None).
+
+    Not part of the layout: sharding, replication and on-disk storage change where points live
+    and what survives a lost node, never what a query returns.
+    """
+
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+    on_disk_payload: bool | None = None
+    dense_on_disk: bool | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CollectionOptions:
+        return cls(
+            shard_number=settings.shard_number,
+            replication_factor=settings.replication_factor,
+            write_consistency_factor=settings.write_consistency_factor,
+            on_disk_payload=settings.on_disk_payload,
+            dense_on_disk=settings.dense_on_disk,
+        )
+
+
 class ServerStore:
     """Our collection layout in collection `collection` of the Qdrant behind `client`.
 
@@ -75,8 +109,10 @@ class ServerStore:
         *,
         url: str | None = None,
         owns_client: bool = False,
+        options: CollectionOptions | None = None,
     ) -> None:
         self.client = client
+        self.options = options or CollectionOptions()
         self.collection = collection
         self.layout = layout
         self.url = url or client.init_options.get("url") or client.init_options.get("location")
@@ -97,10 +133,17 @@ class ServerStore:
         cls, settings: Settings, layout: Layout, client: QdrantClient | None = None
     ) -> ServerStore:
         """The collection `settings.collection` at `QDRANT_URL` (or in the client given)."""
+        options = CollectionOptions.from_settings(settings)
         if client is not None:
-            return cls(client, settings.collection, layout)
-        client = connect(settings)
-        return cls(client, settings.collection, layout, url=settings.qdrant_url, owns_client=True)
+            return cls(client, settings.collection, layout, options=options)
+        return cls(
+            connect(settings),
+            settings.collection,
+            layout,
+            url=settings.qdrant_url,
+            owns_client=True,
+            options=options,
+        )
 
     @staticmethod
     def read_layout(client: QdrantClient, collection: str) -> Layout | None:
@@ -128,6 +171,7 @@ class ServerStore:
                 size=layout.dense_dim,
                 distance=models.Distance.COSINE,
                 quantization_config=int8 if layout.dense_quantization == "int8" else None,
+                on_disk=self.options.dense_on_disk,
             ),
             COLBERT: models.VectorParams(
                 size=layout.colbert_dim,
@@ -154,6 +198,10 @@ class ServerStore:
                     BM25: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
                 metadata={LAYOUT_KEY: layout.to_dict()},
+                shard_number=self.options.shard_number,
+                replication_factor=self.options.replication_factor,
+                write_consistency_factor=self.options.write_consistency_factor,
+                on_disk_payload=self.options.on_disk_payload,
             )
             for field in INDEXED_FIELDS:
                 self.client.create_payload_index(
@@ -209,16 +257,23 @@ class ServerStore:
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:
         if len(chunks) != len(vectors):
             raise ValueError(f"Got {len(chunks)} chunks but {len(vectors)} vector sets.")
+        self.upsert_points(
+            [
+                StoredPoint(chunk.id, chunk.payload(), stored_vectors(vec, self.layout))
+                for chunk, vec in zip(chunks, vectors, strict=True)
+            ]
+        )
+
+    def upsert_points(self, points: Sequence[StoredPoint]) -> None:
         batch: list[models.PointStruct] = []
         floats = 0
-        for chunk, vec in zip(chunks, vectors, strict=True):
-            named = stored_vectors(vec, self.layout)
+        for point in points:
             batch.append(
                 models.PointStruct(
-                    id=chunk.id, vector=_client_vectors(named), payload=chunk.payload()
+                    id=point.id, vector=_client_vectors(point.vectors), payload=point.payload
                 )
             )
-            floats += sum(_size(v) for v in named.values())
+            floats += sum(_size(v) for v in point.vectors.values())
             if floats >= _FLOATS_PER_REQUEST:
                 self._upsert(batch)
                 batch, floats = [], 0
@@ -321,6 +376,18 @@ class ServerStore:
                 return {str(hit.value): int(hit.count) for hit in hits if hit.count > 0}
             limit *= 4
 
+    def scroll_points(
+        self, limit: int, offset: str | None = None
+    ) -> tuple[list[StoredPoint], str | None]:
+        with self._calls():
+            records, next_offset = self.client.scroll(
+                self.collection, limit=limit, offset=offset, with_payload=True, with_vectors=True
+            )
+        points = [
+            StoredPoint(str(r.id), dict(r.payload or {}), _stored(r.vector or {})) for r in records
+        ]
+        return points, None if next_offset is None else str(next_offset)
+
     def describe(self) -> str:
         if self._local:
             return f"qdrant-client local mode ({self.url}), collection {self.collection!r}"
@@ -340,23 +407,8 @@ class ServerStore:
         self.close()
 
     # --- error translation ------------------------------------------------------------------
-    @contextmanager
-    def _calls(self) -> Iterator[None]:
-        """Turn connection and authentication failures into one actionable error."""
-        try:
-            yield
-        except ResponseHandlingException as exc:  # httpx could not connect / timed out
-            raise StoreUnavailableError(
-                f"Qdrant at {self.url} is unreachable ({exc.source}): "
-                "start it, check QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
-            ) from exc
-        except UnexpectedResponse as exc:
-            if exc.status_code in (401, 403):
-                raise StoreUnavailableError(
-                    f"Qdrant at {self.url} refused the request (HTTP {exc.status_code}): check "
-                    "QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
-                ) from exc
-            raise
+    def _calls(self) -> AbstractContextManager[None]:
+        return server_errors(self.url)
 
     @contextmanager
     def _quiet_local(self) -> Iterator[None]:
@@ -366,6 +418,25 @@ class ServerStore:
             if self._local:
                 warnings.simplefilter("ignore", UserWarning)
             yield
+
+
+@contextmanager
+def server_errors(url: str | None) -> Iterator[None]:
+    """Turn connection and authentication failures into one actionable error."""
+    try:
+        yield
+    except ResponseHandlingException as exc:  # httpx could not connect / timed out
+        raise StoreUnavailableError(
+            f"Qdrant at {url} is unreachable ({exc.source}): "
+            "start it, check QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
+        ) from exc
+    except UnexpectedResponse as exc:
+        if exc.status_code in (401, 403):
+            raise StoreUnavailableError(
+                f"Qdrant at {url} refused the request (HTTP {exc.status_code}): check "
+                "QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
+            ) from exc
+        raise
 
 
 # --- plan → qdrant-client models ---------------------------------------------------------------
@@ -379,6 +450,18 @@ def _client_vector(vector: Any) -> Any:
     return vector
 
 
+def _stored(vectors: Any) -> dict[str, Any]:
+    """qdrant-client's vectors as engine-neutral values (plain floats: `path=` mode keeps numpy
+    float64 arrays)."""
+    out: dict[str, Any] = {}
+    for name, v in dict(vectors).items():
+        if isinstance(v, models.SparseVector):
+            out[name] = SparseVector([int(i) for i in v.indices], [float(x) for x in v.values])
+        else:
+            out[name] = np.asarray(v, dtype=np.float64).tolist()
+    return out
+
+
 def _size(vector: Any) -> int:
     if isinstance(vector, SparseVector):
         return 2 * len(vector.indices)
@@ -388,6 +471,8 @@ def _size(vector: Any) -> int:
 
 
 def _query(stage: Stage) -> Any:
+    if stage.dbsf:
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
     if stage.is_fusion:
         return models.RrfQuery(rrf=models.Rrf(k=stage.rrf_k))
     return _client_vector(stage.vector)

@@ -87,6 +87,7 @@ class StaticRetriever:
         self.passages = passages
         self.query_tokens = query_tokens
         self.queries: list[str] = []
+        self.relevance: list[bool] = []  # whether each search asked for stored-vector MaxSim
 
     def search(
         self,
@@ -95,8 +96,10 @@ class StaticRetriever:
         mode: str | None = None,
         top_k: int | None = None,
         filter: Filter | None = None,
+        relevance: bool = False,
     ) -> Retrieval:
         self.queries.append(query)
+        self.relevance.append(relevance)
         passages = self.passages[: top_k or len(self.passages)]
         result = Retrieval(
             query,

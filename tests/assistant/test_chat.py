@@ -133,8 +133,26 @@ class TestRefusal:
         assert answer.refused and answer.threshold == 0.9
 
     def test_modes_without_an_absolute_score_only_refuse_when_empty(self, llm_server, tmp_path):
-        assistant, _ = make(llm_server.url, tmp_path, passages=make_passages(0.03))
-        assert not assistant.ask("When was Ada born?", mode="hybrid+colbert+rrf").refused
+        assistant, retriever = make(llm_server.url, tmp_path, passages=make_passages(0.03))
+        assert not assistant.ask("When was Ada born?", mode="hybrid").refused
+        assert retriever.relevance == [False]
+
+    @pytest.mark.parametrize("mode", ["hybrid+colbert+rrf", "hybrid+colbert+dbsf"])
+    def test_fused_modes_refuse_on_the_passages_stored_maxsim(self, llm_server, tmp_path, mode):
+        # The fused score (here 0.9 and below) has no scale; the passages' MaxSim per query
+        # token, read back from their stored vectors, does: the best of them decides.
+        weak = make_passages(0.9)
+        for passage, value in zip(weak, (0.30, 0.41, 0.20, 0.10, 0.05), strict=True):
+            passage.maxsim_per_token = value
+        assistant, retriever = make(llm_server.url, tmp_path, passages=weak)
+        answer = assistant.ask("What is the capital of Peru?", mode=mode)
+        assert answer.refused and answer.top_score == pytest.approx(0.41)
+        assert answer.threshold == DEFAULT_THRESHOLDS[mode] == DEFAULT_THRESHOLDS["hybrid+colbert"]
+        assert retriever.relevance == [True] and llm_server.chat_requests == []
+
+        weak[3].maxsim_per_token = 0.62  # one relevant passage among those sent
+        answer = make(llm_server.url, tmp_path, passages=weak)[0].ask("Capital?", mode=mode)
+        assert not answer.refused and answer.top_score == pytest.approx(0.62)
 
 
 class TestExtractive:

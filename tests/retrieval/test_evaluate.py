@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import RetrievalError
-from retrieval.evaluate import corpus_chunks, load_beir, score_run
+from retrieval.evaluate import corpus_chunks, load_beir, per_query_scores, score_run
 
 
 def write_beir(
@@ -50,6 +50,15 @@ class TestMetrics:
     def test_a_query_with_no_results_counts_as_zero(self) -> None:
         scores = score_run({"q1": {"a": 1}, "q2": {"b": 1}}, {"q1": {"a": 1.0}})
         assert scores["ndcg@10"] == pytest.approx(0.5)
+
+    def test_per_query_scores_average_to_the_run_score(self) -> None:
+        qrels = {"q1": {"a": 1, "c": 1}, "q2": {"x": 1}, "q3": {"m": 1}}
+        run = {"q1": {"b": 3.0, "a": 2.0, "c": 1.0}, "q3": {"m": 1.0}}  # q2: no results
+        per_query = per_query_scores(qrels, run)
+        dcg = 1 / math.log2(3) + 1 / math.log2(4)
+        idcg = 1 / math.log2(2) + 1 / math.log2(3)
+        assert per_query == pytest.approx({"q1": dcg / idcg, "q2": 0.0, "q3": 1.0})
+        assert sum(per_query.values()) / 3 == pytest.approx(score_run(qrels, run)["ndcg@10"])
 
 
 class TestBeirLoader:

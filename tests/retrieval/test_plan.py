@@ -46,6 +46,10 @@ class TestModes:
                 "hybrid+colbert+rrf",
                 "rrf(k=3, 5)[colbert(40)[dense(40, exact), bm25(40)], bm25(40), dense(40, exact)]",
             ),
+            (
+                "hybrid+colbert+dbsf",
+                "dbsf(5)[colbert(40)[dense(40, exact), bm25(40)], bm25(40), dense(40, exact)]",
+            ),
             ("muvera+colbert", "colbert(5)[muvera(40, exact)]"),
         ],
     )

@@ -111,6 +111,22 @@ class TestSearch:
         assert result.mode == mode
         assert result.timings["total_ms"] >= result.timings["search_ms"] > 0
 
+    @pytest.mark.parametrize("mode", ["hybrid+colbert+rrf", "hybrid+colbert+dbsf"])
+    def test_fused_modes_read_back_the_engines_maxsim(self, retriever, mode: str) -> None:
+        # MaxSim from the stored vectors returned with the result is the engine's own MaxSim:
+        # the same passages scored by the plain rerank carry it as their score.
+        q = "When was Ada Lovelace born?"
+        fused = retriever.search(q, mode=mode, top_k=4, relevance=True)
+        plain = {
+            p.id: p.score for p in retriever.search(q, mode="hybrid+colbert", top_k=4).passages
+        }
+        tokens = fused.query_tokens
+        assert tokens and len(fused.passages) == 4
+        for p in fused.passages:
+            assert p.maxsim_per_token == pytest.approx(plain[p.id] / tokens, abs=1e-4)
+            assert p.colbert is None  # read for the check, not returned unless asked
+        assert retriever.search(q, mode=mode).passages[0].maxsim_per_token is None
+
     def test_rerank_reorders_what_the_prefetch_found(self, retriever) -> None:
         q = "who built the lighthouse and when were the keepers gone"
         reranked = retriever.search(q, mode="hybrid+colbert", top_k=4).passages

@@ -192,6 +192,21 @@ class Reference:
                     fused[i] = fused.get(i, 0.0) + 1.0 / (plan.rrf_k + rank)
             return sorted(fused.items(), key=lambda item: -item[1])
 
+        def dbsf(rankings: list[list[tuple[str, float]]]) -> list[tuple[str, float]]:
+            # Qdrant's distribution-based score fusion: each ranking's scores mapped from
+            # mean ± 3 sample standard deviations onto 0..1, then summed per point.
+            fused: dict[str, float] = {}
+            for ranking in rankings:
+                scores = np.array([s for _, s in ranking])
+                if len(scores) == 0:
+                    continue
+                std = scores.std(ddof=1) if len(scores) > 1 else 0.0
+                low, high = scores.mean() - 3 * std, scores.mean() + 3 * std
+                for i, s in ranking:
+                    norm = 0.5 if std == 0 else (s - low) / (high - low)
+                    fused[i] = fused.get(i, 0.0) + norm
+            return sorted(fused.items(), key=lambda item: -item[1])
+
         def maxsim(candidates: list[tuple[str, float]], limit: int) -> list[tuple[str, float]]:
             return self.top(self.maxsim_scores(q), limit, keep, ids(candidates))
 
@@ -212,6 +227,8 @@ class Reference:
             full = maxsim(dense + sparse, 2 * p)
         elif mode == "hybrid+colbert+rrf":
             full = rrf([maxsim(dense + sparse, p), sparse, dense])
+        elif mode == "hybrid+colbert+dbsf":
+            full = dbsf([maxsim(dense + sparse, p), sparse, dense])
         elif mode == "muvera+colbert":
             full = maxsim(self.top(self.muvera_scores(q), p, keep), p)
         else:
@@ -241,7 +258,7 @@ def assert_fused_matches(
         assert abs(scores[passage.id] - passage.score) <= tol
 
 
-FUSED_MODES = ("hybrid", "hybrid+colbert+rrf")
+FUSED_MODES = ("hybrid", "hybrid+colbert+rrf", "hybrid+colbert+dbsf")
 
 
 @pytest.fixture(scope="session")

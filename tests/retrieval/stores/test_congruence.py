@@ -2,7 +2,8 @@
 
 Like qdrant-client's own congruence tests: EdgeStore (qdrant-edge, Qdrant's Rust segments) and
 ServerStore over `QdrantClient(":memory:")` (qdrant-client's numpy local mode, the reference the
-client ships for a server) must return identical top-10 ids with scores within 1e-4.
+client ships for a server) must return identical top-10 ids with scores within 1e-4. With
+QDRANT_URL set, every test also runs against that real server (`tests/qdrant_servers.py`).
 
 The one allowed difference: the order of exactly equal scores. Each engine breaks ties by its
 own internal order (segment offsets in edge, a numpy sort in local mode). So at every rank the
@@ -22,7 +23,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
 
 from retrieval.encoders import Encoders
 from retrieval.modes import MODES
@@ -31,6 +31,7 @@ from retrieval.schema import Layout, layout_for
 from retrieval.stores import EdgeStore, ServerStore, Store
 from retrieval.types import Chunk, Filter, Passage, QueryPlan
 from tests.conftest import DEMO_DOCS, make_settings
+from tests.qdrant_servers import ServerBackend
 from tests.retrieval.stores.conftest import FILTERS, FUSED_MODES, Corpus
 
 TOL = 1e-4
@@ -54,11 +55,35 @@ def _rrf(rankings: list[list[Passage]], k: int) -> dict[str, float]:
     return fused
 
 
+def _dbsf(rankings: list[list[Passage]]) -> dict[str, float]:
+    """Qdrant's distribution-based score fusion: each ranking's scores mapped from mean ± 3
+    sample standard deviations onto 0..1, summed per point."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        if not ranking:
+            continue
+        scores = np.array([p.score for p in ranking], dtype=np.float64)
+        std = scores.std(ddof=1) if len(scores) > 1 else 0.0
+        low, high = scores.mean() - 3 * std, scores.mean() + 3 * std
+        for passage in ranking:
+            norm = 0.5 if std == 0 else (passage.score - low) / (high - low)
+            fused[passage.id] = fused.get(passage.id, 0.0) + norm
+    return fused
+
+
 def _components(plan: QueryPlan) -> list[QueryPlan]:
-    """The rankings an RRF mode fuses, each as a plan of its own (see retrieval/plan.py)."""
+    """The rankings a fused mode fuses, each as a plan of its own (see retrieval/modes.py)."""
     p = plan.prefetch_limit
-    names = {"hybrid": ("dense", "bm25"), "hybrid+colbert+rrf": ("hybrid+colbert", "bm25", "dense")}
+    names = {
+        "hybrid": ("dense", "bm25"),
+        "hybrid+colbert+rrf": ("hybrid+colbert", "bm25", "dense"),
+        "hybrid+colbert+dbsf": ("hybrid+colbert", "bm25", "dense"),
+    }
     return [replace(plan, mode=name, top_k=p) for name in names[plan.mode]]
+
+
+def _fuse(plan: QueryPlan, rankings: list[list[Passage]]) -> dict[str, float]:
+    return _dbsf(rankings) if plan.mode.endswith("+dbsf") else _rrf(rankings, plan.rrf_k)
 
 
 def assert_congruent(plan: QueryPlan, edge: Store, server: Store) -> None:
@@ -68,10 +93,11 @@ def assert_congruent(plan: QueryPlan, edge: Store, server: Store) -> None:
         assert_same_ranking(a, b, {p.id: p.score for p in server.query(deep)})
         assert_same_ranking(b, a, {p.id: p.score for p in edge.query(deep)})
         return
-    # RRF turns ranks into scores, so a tie *inside* a fused ranking (two chunks with the same
-    # BM25 score, common with real text) that the engines order differently changes fused
-    # scores, not just the order. Hence: (1) the fused rankings agree between the engines up
-    # to exact ties, and (2) each engine's result is exactly the RRF of its own rankings.
+    # A fusion turns ranks (RRF) or the set of candidates (DBSF's mean and deviation) into
+    # scores, so a tie *inside* a fused ranking (two chunks with the same BM25 score, common
+    # with real text) that the engines order differently changes fused scores, not just the
+    # order. Hence: (1) the fused rankings agree between the engines up to exact ties, and
+    # (2) each engine's result is exactly the fusion of its own rankings.
     for part in _components(plan):
         pa, pb = edge.query(part), server.query(part)
         if pa or pb:
@@ -79,7 +105,7 @@ def assert_congruent(plan: QueryPlan, edge: Store, server: Store) -> None:
                 pa, pb, {p.id: p.score for p in server.query(replace(part, top_k=3 * part.top_k))}
             )
     for store, result in ((edge, a), (server, b)):
-        fused = _rrf([store.query(part) for part in _components(plan)], plan.rrf_k)
+        fused = _fuse(plan, [store.query(part) for part in _components(plan)])
         best = sorted(fused.values(), reverse=True)[: plan.top_k]
         np.testing.assert_allclose([p.score for p in result], best, atol=TOL)
         for passage in result:
@@ -94,10 +120,15 @@ def _ties(passages: list[Passage]) -> int:
 class TestSyntheticCorpus:
     @pytest.fixture(scope="class")
     def stores(
-        self, tmp_path_factory: pytest.TempPathFactory, layout: Layout, corpus: Corpus
+        self,
+        tmp_path_factory: pytest.TempPathFactory,
+        layout: Layout,
+        corpus: Corpus,
+        server_backend: ServerBackend,
     ) -> Iterator[tuple[EdgeStore, ServerStore]]:
         edge = EdgeStore(tmp_path_factory.mktemp("congruence") / "shard", layout)
-        server = ServerStore(QdrantClient(":memory:"), "msrag", layout)
+        client = server_backend.client()
+        server = ServerStore(client, server_backend.collection(client), layout)
         for store in (edge, server):
             store.upsert(corpus.chunks, corpus.vectors)
             store.optimize()
@@ -153,12 +184,14 @@ class TestRealEncoders:
         self,
         tmp_path_factory: pytest.TempPathFactory,
         muvera_encoders: tuple[Encoders, Layout],
+        server_backend: ServerBackend,
     ) -> Iterator[tuple[EdgeStore, ServerStore]]:
         encoders, layout = muvera_encoders
         chunks = _demo_chunks()
         vectors = encoders.encode_documents([c.text for c in chunks])
         edge = EdgeStore(tmp_path_factory.mktemp("real") / "shard", layout)
-        server = ServerStore(QdrantClient(":memory:"), "msrag", layout)
+        client = server_backend.client()
+        server = ServerStore(client, server_backend.collection(client), layout)
         for store in (edge, server):
             store.upsert(chunks, vectors)
         yield edge, server
