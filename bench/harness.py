@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,3 +94,40 @@ def paired_bootstrap(
 def write_report(path: Path, report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))
+
+
+def run_child(module: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `python -m module args…` in a fresh process; its last stdout line is its JSON result.
+
+    Memory figures need a process of their own: a peak RSS never comes down, and one
+    measurement's arena or page cache must not count in the next.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def read_questions(dataset: Path, limit: int, split: str = "test") -> list[str]:
+    """The first `limit` judged questions of a BEIR folder, in file order (as `load_beir`).
+
+    Read directly so that a serving process's memory is not inflated by the evaluation
+    stack (`retrieval.evaluate` imports ranx/numba: ~190 MB that `msrag ui` never loads).
+    """
+    judged = {
+        line.split("\t")[0]
+        for line in (dataset / "qrels" / f"{split}.tsv").read_text().splitlines()
+    }
+    questions = []
+    with (dataset / "queries.jsonl").open() as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                if str(row["_id"]) in judged:
+                    questions.append(row["text"])
+    return questions[:limit]

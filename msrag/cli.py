@@ -3,6 +3,7 @@
 - `retrieval/cli.py`: ingest, search, status, reindex, eval, models
 - `retrieval/docs_cli.py`: docs list|show|delete|reingest
 - `retrieval/transfer_cli.py`: export, import
+- `retrieval/docs_cli.py`: docs list|show|delete|reingest
 - `assistant/cli.py`: ask, chat
 - `ui/cli.py`: ui
 - `regress/cli.py`: regress
@@ -38,8 +39,8 @@ app = typer.Typer(
 )
 for layer in (
     retrieval.cli,
-    retrieval.docs_cli,
     retrieval.transfer_cli,
+    retrieval.docs_cli,
     assistant.cli,
     ui.cli,
     regress.cli,

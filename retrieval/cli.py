@@ -7,6 +7,7 @@ other layers' commands.
 from __future__ import annotations
 
 import json
+from itertools import islice
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,7 @@ from retrieval.console import (
     out,
     user_errors,
 )
+from retrieval.footprint import estimate
 from retrieval.modes import MODE_SPECS, MODES
 
 models_app = typer.Typer(
@@ -250,10 +252,23 @@ def status() -> None:
 
         store = retriever.store
         out.print(f"Store: {store.describe()}")
+        chunks = store.count()
         # the same index read as the Documents page and `msrag docs list`, so the counts agree
-        out.print(f"Documents: {document_count(store)}   chunks: {store.count()}")
+        out.print(f"Documents: {document_count(store)}   chunks: {chunks}")
         for key, value in store.layout.to_dict().items():
             out.print(f"  {key}: {value}")
+        # Token counts of a sample of stored chunks, by the model's own tokenizer.
+        texts = [str(p.get("text", "")) for _, p in islice(store.scroll_payloads(["text"]), 256)]
+        counts = retriever.encoders.token_counts(texts) if texts else [0]
+        footprint = estimate(
+            store.layout,
+            points=chunks,
+            tokens_per_chunk=sum(counts) / len(counts),
+            disk_bytes=store.disk_bytes(),
+        )
+        out.print(footprint.describe())
+        if advice := footprint.advice():
+            out.print(f"[yellow]{advice}[/yellow]")
 
 
 # --- eval ------------------------------------------------------------------------------------

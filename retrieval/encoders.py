@@ -22,6 +22,7 @@ from fastembed import LateInteractionTextEmbedding, SparseTextEmbedding, TextEmb
 from fastembed.common.model_description import DenseModelDescription, ModelSource, PoolingType
 from fastembed.late_interaction.colbert import Colbert
 
+from retrieval.batching import length_batches
 from retrieval.errors import ModelUnavailableError
 from retrieval.postprocess import apply_index_time_options, muvera_dim, query_muvera
 from retrieval.settings import Settings
@@ -113,6 +114,20 @@ class TokenMatch:
     score: float
 
 
+def _length_counter(model: Any) -> Any:
+    """A copy of the model's (Hugging Face `tokenizers`) tokenizer that truncates as the model
+    does but never pads, or None when the model exposes none."""
+    # fastembed's front classes (LateInteractionTextEmbedding) wrap the model in `.model`.
+    tokenizer = getattr(model, "tokenizer", None) or getattr(
+        getattr(model, "model", None), "tokenizer", None
+    )
+    if tokenizer is None or not hasattr(tokenizer, "no_padding"):
+        return None
+    counter = copy.deepcopy(tokenizer)
+    counter.no_padding()
+    return counter
+
+
 class Encoders:
     """The three encoders of a collection, built from settings.
 
@@ -124,9 +139,13 @@ class Encoders:
 
     def __init__(self, settings: Settings, *, threads: int | None = None) -> None:
         self.batch_size = settings.encode_batch_size
+        self.max_batch_tokens = settings.encode_max_tokens
         self._settings = settings  # index-time options: token pooling, MUVERA
         self.pool_factor = settings.pool_factor
         cache = str(settings.models_cache_dir) if settings.models_cache_dir else None
+        # onnxruntime's CPU arena keeps the largest batch's activations for the process's life
+        # (README "Memory"); without it they are returned after every call, at some speed.
+        arena = settings.onnx_memory_arena
         self.model_ids = {
             "dense": _model_id(settings.dense_model),
             "bm25": _model_id(settings.sparse_model),
@@ -144,19 +163,24 @@ class Encoders:
                 self.colbert_dim = _hidden_size(colbert_dir)
                 _TokenVectors.register(name, self.colbert_dim)
                 self._tokens = _TokenVectors(
-                    name, cache_dir=cache, threads=threads, specific_model_path=str(colbert_dir)
+                    name,
+                    cache_dir=cache,
+                    threads=threads,
+                    enable_cpu_mem_arena=arena,
+                    specific_model_path=str(colbert_dir),
                 )
             else:
-                self._late = self._load_late(settings.colbert_model, cache, threads)
+                self._late = self._load_late(settings.colbert_model, cache, threads, arena)
                 self.colbert_dim = int(self._late.embedding_size)
             # The shared backbone: one transformer pass gives both dense and token vectors.
             self.shared_backbone = self._tokens is not None and dense_dir == colbert_dir
             if self.shared_backbone:
                 self.dense_dim = self.colbert_dim
             else:
-                self._dense = self._load_dense(settings.dense_model, cache, threads)
+                self._dense = self._load_dense(settings.dense_model, cache, threads, arena)
                 self.dense_dim = int(self._dense.embedding_size)
             self.muvera_dim = muvera_dim(settings, self.colbert_dim)
+            self._counter = _length_counter(self._tokens or self._late)
         except ModelUnavailableError:
             raise
         except Exception as exc:  # fastembed's own errors are long and mention hubs
@@ -170,14 +194,24 @@ class Encoders:
 
         Lets callers share one set of ONNX sessions across collections with different layouts.
         """
-        if (settings.pool_factor, settings.muvera, settings.encode_batch_size) == (
-            self.pool_factor, self.muvera_dim is not None, self.batch_size
+        wanted = (
+            settings.pool_factor,
+            settings.muvera,
+            settings.encode_batch_size,
+            settings.encode_max_tokens,
+        )
+        if wanted == (
+            self.pool_factor,
+            self.muvera_dim is not None,
+            self.batch_size,
+            self.max_batch_tokens,
         ):
             return self
         clone = copy.copy(self)
         clone._settings = settings
         clone.pool_factor = settings.pool_factor
         clone.batch_size = settings.encode_batch_size
+        clone.max_batch_tokens = settings.encode_max_tokens
         clone.muvera_dim = muvera_dim(settings, self.colbert_dim)
         return clone
 
@@ -220,16 +254,19 @@ class Encoders:
         return encoder
 
     @staticmethod
-    def _load_dense(name: str, cache: str | None, threads: int | None) -> TextEmbedding:
+    def _load_dense(
+        name: str, cache: str | None, threads: int | None, arena: bool = False
+    ) -> TextEmbedding:
         local = _local_dir(name)
         if local is None:
-            return TextEmbedding(name, cache_dir=cache, threads=threads)
+            return TextEmbedding(name, cache_dir=cache, threads=threads, enable_cpu_mem_arena=arena)
         manifest = _manifest(local)
         if "base_model" in manifest:
             return TextEmbedding(
                 manifest["base_model"],
                 cache_dir=cache,
                 threads=threads,
+                enable_cpu_mem_arena=arena,
                 specific_model_path=str(local),
             )
         custom = f"msrag-local/{local.name}-dense"
@@ -243,16 +280,22 @@ class Encoders:
                 model_file=manifest.get("model_file", "model.onnx"),
             )
         return TextEmbedding(
-            custom, cache_dir=cache, threads=threads, specific_model_path=str(local)
+            custom,
+            cache_dir=cache,
+            threads=threads,
+            enable_cpu_mem_arena=arena,
+            specific_model_path=str(local),
         )
 
     @staticmethod
     def _load_late(
-        name: str, cache: str | None, threads: int | None
+        name: str, cache: str | None, threads: int | None, arena: bool = False
     ) -> LateInteractionTextEmbedding:
         local = _local_dir(name)
         if local is None:
-            return LateInteractionTextEmbedding(name, cache_dir=cache, threads=threads)
+            return LateInteractionTextEmbedding(
+                name, cache_dir=cache, threads=threads, enable_cpu_mem_arena=arena
+            )
         base = _manifest(local).get("base_model")
         if not base:
             raise ModelUnavailableError(
@@ -260,20 +303,49 @@ class Encoders:
                 '{"base_model": "<fastembed name>"} or {"kind": "token-vectors"}.'
             )
         return LateInteractionTextEmbedding(
-            base, cache_dir=cache, threads=threads, specific_model_path=str(local)
+            base,
+            cache_dir=cache,
+            threads=threads,
+            enable_cpu_mem_arena=arena,
+            specific_model_path=str(local),
         )
 
     # --- encoding ----------------------------------------------------------------------------
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens the transformer sees for each text (after truncation, before padding).
+
+        Counted with the token-vector (or late-interaction) model's own tokenizer; a model
+        that exposes none falls back to characters / 4, which only affects batching.
+        """
+        if self._counter is None:
+            return [max(1, len(t) // 4) for t in texts]
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+
     def encode_documents(self, texts: Sequence[str]) -> list[ChunkVectors]:
-        """Vectors for each text, in input order. Texts are batched by length to cut padding."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        """Vectors for each text, in input order, batched by token length to cut padding.
+
+        Padding never changes a text's vectors (the attention mask hides it), so the batching
+        decides only the speed and the peak memory, not the result.
+        """
         out: list[ChunkVectors | None] = [None] * len(texts)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch = [texts[i] for i in idx]
-            for i, vectors in zip(idx, self._encode_batch(batch), strict=True):
+        batches = length_batches(
+            range(len(texts)),
+            lambda idx: self.token_counts([texts[i] for i in idx]),
+            batch_size=self.batch_size,
+            max_tokens=self.max_batch_tokens,
+            window=max(1, len(texts)),
+        )
+        for idx in batches:
+            for i, vectors in zip(idx, self.encode_batch([texts[i] for i in idx]), strict=True):
                 out[i] = vectors
         return out  # type: ignore[return-value]
+
+    def encode_batch(self, batch: Sequence[str]) -> list[ChunkVectors]:
+        """Vectors for exactly these texts, as one transformer call (padded to the longest).
+
+        For callers that form their own batches (ingest, with `retrieval.batching`).
+        """
+        return list(self._encode_batch(list(batch)))
 
     def _encode_batch(self, batch: list[str]) -> Iterator[ChunkVectors]:
         sparse = list(self._sparse.embed(batch, batch_size=len(batch)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from rich.progress import (
 from rich.text import Text
 
 from retrieval.access import PUBLIC, GroupNameError, folder_groups, group_names
+from retrieval.batching import length_batches
 from retrieval.chunking import chunk_document, version_hash
 from retrieval.loaders import (
     SUPPORTED_SUFFIXES,
@@ -217,6 +218,8 @@ def ingest(
             encoders,
             progress=progress,
             batch_size=settings.encode_batch_size,
+            max_tokens=settings.encode_max_tokens,
+            window=settings.encode_window,
             on_written=finish,
         )
         report.chunks_written = int(stats["chunks"])
@@ -245,26 +248,44 @@ def with_document_facts(chunks: list[Chunk], doc: Document, size_bytes: int) -> 
 
 
 def ingest_chunks(
-    chunks: Sequence[Chunk],
+    chunks: Iterable[Chunk],
     store: Store,
     encoders: DocumentEncoder,
     progress: bool = True,
     *,
     batch_size: int | None = None,
+    max_tokens: int | None = None,
+    window: int | None = None,
     on_written: Callable[[Sequence[Chunk]], None] | None = None,
 ) -> dict[str, float]:
     """Encode and upsert `chunks` in batches; returns {"chunks", "seconds", "chunks_per_s"}.
 
-    Batches go shortest text first (less padding, as the encoders' own benchmark does), and
-    each batch is upserted on a writer thread while the next one is encoded: the store's write
-    and flush then costs no encoding time. `on_written(batch)` runs on the writer thread after
-    each durable upsert, so store calls never overlap.
+    `chunks` may be any iterable (a generator streams): every `window` chunks are sorted by the
+    token count the encoder will see and cut into batches of at most `batch_size` chunks and
+    `max_tokens` padded tokens (`retrieval.batching`), so little compute goes to padding while
+    at most one window is held. Each batch is upserted on a writer thread while the next one is
+    encoded: the store's write and flush then costs no encoding time. `on_written(batch)` runs on
+    the writer thread after each durable upsert, so store calls never overlap.
+
+    Encoders without `token_counts`/`encode_batch` (e.g. a replay of cached vectors) are batched
+    by character length and encoded with `encode_documents`.
 
         stats = ingest_chunks(chunks, store, encoders, progress=False)
     """
     size = batch_size or int(getattr(encoders, "batch_size", 32))
-    ordered = sorted(chunks, key=lambda c: len(c.text))
+    budget = max_tokens or int(getattr(encoders, "max_batch_tokens", 4096))
+    counts = getattr(encoders, "token_counts", None)
+    encode = getattr(encoders, "encode_batch", encoders.encode_documents)
+    total = len(chunks) if isinstance(chunks, Sized) else None
+    batches = length_batches(
+        chunks,
+        (lambda cs: counts([c.text for c in cs])) if counts else _char_counts,
+        batch_size=size,
+        max_tokens=budget,
+        window=window or 1024,
+    )
     start = time.perf_counter()
+    written = 0
 
     def write(batch: Sequence[Chunk], vectors: list[ChunkVectors]) -> None:
         store.upsert(batch, vectors)
@@ -272,24 +293,28 @@ def ingest_chunks(
             on_written(batch)
 
     with _progress_bar(progress) as bar, ThreadPoolExecutor(1, "msrag-upsert") as writer:
-        task = bar.add_task("Encoding + storing", total=len(ordered))
-        pending: Future[None] | None = None
-        for offset in range(0, len(ordered), size):
-            batch = ordered[offset : offset + size]
-            vectors = encoders.encode_documents([c.text for c in batch])
+        task = bar.add_task("Encoding + storing", total=total)
+        pending: tuple[Future[None], int] | None = None
+        for batch in batches:
+            vectors = encode([c.text for c in batch])
             if pending is not None:
-                pending.result()  # one batch in flight: bounded memory, errors surface here
-                bar.advance(task, size)
-            pending = writer.submit(write, batch, vectors)
+                pending[0].result()  # one batch in flight: bounded memory, errors surface here
+                bar.advance(task, pending[1])
+            pending = (writer.submit(write, batch, vectors), len(batch))
+            written += len(batch)
         if pending is not None:
-            pending.result()
-            bar.update(task, completed=len(ordered))
+            pending[0].result()
+            bar.advance(task, pending[1])
     seconds = time.perf_counter() - start
     return {
-        "chunks": float(len(ordered)),
+        "chunks": float(written),
         "seconds": seconds,
-        "chunks_per_s": len(ordered) / seconds if seconds else 0.0,
+        "chunks_per_s": written / seconds if seconds else 0.0,
     }
+
+
+def _char_counts(chunks: Sequence[Chunk]) -> list[int]:
+    return [len(c.text) // 4 for c in chunks]  # ~4 characters per token: a proxy for batching
 
 
 # --- what is stored ---------------------------------------------------------------------------

@@ -110,7 +110,7 @@ class _Stages:
             vector=_dense(self.plan, self.layout, DENSE),
             # Edge's HNSW recall on the dense vector was poor (qdrant-engines.md); exact search
             # was both exact and faster at our sizes.
-            exact=True,
+            exact=self.plan.exact_dense,
             rescore=self.layout.dense_quantization != "none",
             filter=self.filter,
         )
@@ -127,7 +127,7 @@ class _Stages:
             using=MUVERA,
             kind="dense",
             vector=_dense(self.plan, self.layout, MUVERA),
-            exact=True,
+            exact=self.plan.exact_dense,
             filter=self.filter,
         )
 

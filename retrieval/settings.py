@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     on_disk_payload: bool | None = Field(None, description="Server keeps payloads on disk.")
     dense_on_disk: bool | None = Field(None, description="Server keeps dense vectors on disk.")
 
+    conversations_db: Path | None = Field(
+        None,
+        description="SQLite file of saved conversations and feedback "
+        "(default: <data_dir>/conversations.db).",
+    )
+    regress_cases: Path = Field(
+        Path("msrag-cases.yaml"),
+        description="Case file that 'Save as regression case' and --from-feedback append to.",
+    )
+
     # --- encoders: a fastembed model name, or a local directory ----------------------------
     dense_model: str = DEFAULT_DENSE_MODEL
     sparse_model: str = DEFAULT_SPARSE_MODEL
@@ -71,7 +81,23 @@ class Settings(BaseSettings):
     models_cache_dir: Path | None = Field(
         None, description="fastembed download cache for named models (default: fastembed's)."
     )
-    encode_batch_size: int = Field(32, ge=1)
+    encode_batch_size: int = Field(32, ge=1, description="Most texts per encoder batch.")
+    encode_max_tokens: int = Field(
+        4096,
+        ge=16,
+        description="Most padded tokens per encoder batch (bounds the transformer's memory).",
+    )
+    # Defaults from bench/memory.py (README "Memory"): the arena keeps ingest at full speed,
+    # and the token budget bounds what it holds (ingest peak 1.5 GB instead of 4.8 GB).
+    onnx_memory_arena: bool = Field(
+        True,
+        description="Let onnxruntime keep its CPU memory arena (holds the peak batch's memory).",
+    )
+    encode_window: int = Field(
+        1024,
+        ge=1,
+        description="Chunks sorted by token length together during ingest (bounded: streaming).",
+    )
 
     # --- collection layout options (changing one needs a re-index) ------------------------
     # Defaults chosen from bench/optimizations.py on SciFact (README "Optimizations"): float16

@@ -136,6 +136,9 @@ class QueryPlan:
     rrf_k: int = 2
     filter: Filter | None = None
     with_vectors: bool = False  # return stored colbert vectors (for the alignment view)
+    # Single-vector prefetches (dense, MUVERA) by brute force; False walks the HNSW graph,
+    # which only pays off on large stores (README "Scale").
+    exact_dense: bool = True
 
 
 @dataclass

@@ -207,6 +207,19 @@ class ServerStore:
                 self.client.create_payload_index(
                     self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
                 )
+            for field in INTEGER_INDEXED_FIELDS:
+                self.client.create_payload_index(
+                    self.collection, field, models.PayloadSchemaType.INTEGER, wait=True
+                )
+
+    def _ensure_integer_indexes(self, have: set[str]) -> None:
+        """Integer indexes a collection made by an older msrag lacks (created once, here)."""
+        with self._quiet_local():
+            for field in INTEGER_INDEXED_FIELDS:
+                if field not in have:
+                    self.client.create_payload_index(
+                        self.collection, field, models.PayloadSchemaType.INTEGER, wait=True
+                    )
 
     def _ensure_integer_indexes(self) -> None:
         have = set(self.client.get_collection(self.collection).payload_schema or {})
@@ -229,6 +242,8 @@ class ServerStore:
         Layout.from_dict(stored).check_compatible(
             self.layout, f"{self.url} (collection {self.collection!r})"
         )
+        if not self._local:  # local mode keeps no payload indexes: nothing to add
+            self._ensure_integer_indexes(set(info.payload_schema or {}))
 
     def _ensure_groups(self) -> None:
         """Bring a collection from before access groups up to date: index `groups` and mark

@@ -87,6 +87,7 @@ def test_ingest_search_ask_and_status(workdir: Path) -> None:
 
     result = runner.invoke(app, ["status"])
     assert "Documents: 8" in result.output and "embedded" in result.output
+    assert "Footprint: ~" in result.output and "MB on disk" in result.output
 
 
 def test_bad_mode_and_unreachable_server_are_sentences(workdir: Path) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from retrieval.encoders import Encoders
 from retrieval.errors import ModelUnavailableError
+from retrieval.settings import Settings
 from tests.conftest import make_settings
 
 
@@ -80,3 +81,14 @@ def test_bm25_dir_without_stopwords_is_refused(offline_model_dirs, tmp_path) -> 
     settings = make_settings(offline_model_dirs, tmp_path, sparse_model=str(bare))
     with pytest.raises(ModelUnavailableError, match="stopword"):
         Encoders(settings)
+
+
+@pytest.mark.parametrize("arena", [False, True])
+def test_onnx_memory_arena_follows_the_setting(offline_model_dirs, tmp_path, arena: bool) -> None:
+    """On (the default) keeps onnxruntime's arena, which holds the largest batch's memory;
+    off returns the transformer's activations after every batch (README "Memory")."""
+    settings = make_settings(offline_model_dirs, tmp_path, onnx_memory_arena=arena)
+    encoders = Encoders(settings)
+    assert encoders._tokens is not None
+    assert encoders._tokens.model.get_session_options().enable_cpu_mem_arena is arena
+    assert Settings.model_fields["onnx_memory_arena"].default is True

@@ -105,8 +105,13 @@ def test_cluster_options_from_settings_reach_create_collection(
     assert body["vectors"]["dense"]["on_disk"] is True
     assert body["vectors"]["colbert"]["on_disk"] is True  # the layout's own on-disk option
     assert body["metadata"]["msrag_layout"] == layout.to_dict()
-    indexed = [p for m, p, _, _ in _QdrantStandIn.requests if "/index" in p]
-    assert len(indexed) == 3  # source, doc_id, file_hash
+    indexed = [b for _, p, b, _ in _QdrantStandIn.requests if "/index" in p and b]
+    assert [(b["field_name"], b["field_schema"]) for b in indexed] == [
+        ("source", "keyword"),
+        ("doc_id", "keyword"),
+        ("file_hash", "keyword"),
+        ("chunk_index", "integer"),  # one row per document in the library (retrieval/library.py)
+    ]
 
 
 def test_unset_options_leave_the_server_defaults(stand_in: str, tmp_path: Path) -> None:
