@@ -42,15 +42,6 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("QDRANT_API_KEY", "MSRAG_QDRANT_API_KEY")
     )
 
-    conversations_db: Path | None = Field(
-        None,
-        description="SQLite file of saved conversations and feedback "
-        "(default: <data_dir>/conversations.db).",
-    )
-    regress_cases: Path = Field(
-        Path("msrag-cases.yaml"),
-        description="Case file that 'Save as regression case' and --from-feedback append to.",
-    )
     # Applied when msrag creates a collection on a Qdrant server or cluster (the embedded store
     # is one shard on one machine); unset = the server's default. Not part of the layout: they
     # change where points live, never what a query returns.

@@ -126,7 +126,6 @@ class ServerStore:
                 self._ensure_groups()
             else:
                 self._create()
-            self._ensure_integer_indexes()
 
     @classmethod
     def from_settings(
@@ -214,15 +213,6 @@ class ServerStore:
 
     def _ensure_integer_indexes(self, have: set[str]) -> None:
         """Integer indexes a collection made by an older msrag lacks (created once, here)."""
-        with self._quiet_local():
-            for field in INTEGER_INDEXED_FIELDS:
-                if field not in have:
-                    self.client.create_payload_index(
-                        self.collection, field, models.PayloadSchemaType.INTEGER, wait=True
-                    )
-
-    def _ensure_integer_indexes(self) -> None:
-        have = set(self.client.get_collection(self.collection).payload_schema or {})
         with self._quiet_local():
             for field in INTEGER_INDEXED_FIELDS:
                 if field not in have:
