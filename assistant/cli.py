@@ -8,19 +8,25 @@ import typer
 from rich.markup import escape
 
 from retrieval.console import (
+    AsOption,
     ModeOption,
     TopKOption,
     VerboseOption,
+    caller,
     err,
     load_settings,
     opened_retriever,
+    operator_name,
     out,
     user_errors,
 )
 from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UPSTREAM, EXIT_USAGE
+from retrieval.settings import Settings
 
 if TYPE_CHECKING:
+    from assistant.chat import Assistant
     from assistant.types import Answer
+    from retrieval.retriever import MultiStageRetriever
 
 
 def register(app: typer.Typer) -> None:
@@ -35,15 +41,15 @@ def ask(
     mode: ModeOption = None,
     top_k: TopKOption = None,
     verbose: VerboseOption = False,
+    as_user: AsOption = None,
 ) -> None:
     """Answer QUESTION from the ingested documents, streamed, with cited sources."""
-    from assistant.chat import Assistant
     from assistant.terminal import stream_turn
 
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
         answer = stream_turn(
-            Assistant(settings, retriever),
+            _assistant(settings, retriever, as_user),
             question,
             console=out,
             err=err,
@@ -83,6 +89,7 @@ def chat(
     mode: ModeOption = None,
     top_k: TopKOption = None,
     verbose: VerboseOption = False,
+    as_user: AsOption = None,
 ) -> None:
     """Interactive chat with history. Empty line or Ctrl-D to quit; /reset starts over.
 
@@ -107,7 +114,6 @@ def chat(
         err.print("[red]Error:[/red] give --resume with a conversation id: msrag chat --resume ID")
         raise typer.Exit(EXIT_USAGE)
 
-    from assistant.chat import Assistant
     from assistant.terminal import chat_loop
 
     try:
@@ -125,7 +131,7 @@ def chat(
                 resumed = conversation if conversation is not None else latest(store)
                 require(store, resumed)
             with opened_retriever(settings) as retriever:
-                assistant = Assistant(settings, retriever)
+                assistant = _assistant(settings, retriever, as_user)
                 label = assistant.llm.model if assistant.llm else "no LLM — extractive answers"
                 recorder = Recorder(
                     store, resumed, top_k=top_k or settings.top_k, model_label=label, err=err
@@ -150,3 +156,20 @@ def chat(
     finally:
         if store is not None:
             store.close()
+
+
+def _assistant(
+    settings: Settings, retriever: MultiStageRetriever, as_user: str | None
+) -> Assistant:
+    """The assistant for this command's caller: `--as USER` sees only what USER may see; every
+    turn goes to the audit log."""
+    from assistant.audited import audited
+    from assistant.chat import Assistant
+    from assistant.identity import User
+    from retrieval.audit import AuditLog
+
+    who = caller(settings, as_user)
+    if who is not None and who.access is not None:
+        retriever = retriever.restricted_to(who.access)
+    user = User(operator_name(as_user), who.groups if who else (), who is None or who.admin)
+    return audited(Assistant(settings, retriever), AuditLog.from_settings(settings), user)

@@ -1,6 +1,7 @@
 """`msrag`: the root command. It only composes the commands each layer owns:
 
 - `retrieval/cli.py`: ingest, search, status, reindex, eval, models
+- `retrieval/docs_cli.py`: docs list|show|delete|reingest
 - `retrieval/transfer_cli.py`: export, import
 - `retrieval/docs_cli.py`: docs list|show|delete|reingest
 - `assistant/cli.py`: ask, chat

@@ -18,12 +18,17 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from retrieval.access import PUBLIC
+from retrieval.audit import Action
 from retrieval.console import (
+    AsOption,
     ModeOption,
     TopKOption,
+    caller,
     err,
     load_settings,
     opened_retriever,
+    operator_name,
     out,
     print_table,
     user_errors,
@@ -106,6 +111,13 @@ def ingest(
         bool,
         typer.Option(help="Also remove stored chunks of files under PATHS that no longer exist."),
     ] = False,
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these groups may see the files (comma-separated, e.g. hr,legal). Default: "
+            "a folder's .msrag-groups file, else what the store records, else everyone."
+        ),
+    ] = None,
 ) -> None:
     """Add documents to the store: load → chunk → encode → upsert, with a progress bar.
 
@@ -113,23 +125,41 @@ def ingest(
     old chunks, and an interrupted run resumes where it stopped. Bad files are reported with a
     reason and skipped; the exit code is 1 if any file failed.
     """
+    from retrieval.access import group_names
+    from retrieval.audit import AuditLog
     from retrieval.ingest import ingest as run_ingest
+    from retrieval.loaders import doc_id_for
 
     settings = load_settings()
     started = time.perf_counter()
     with user_errors(), opened_retriever(settings) as retriever:
         loading = time.perf_counter() - started
-        report = run_ingest(paths, settings, retriever.store, retriever.encoders, prune=prune)
+        wanted = None if groups is None else group_names(groups)
+        report = run_ingest(
+            paths, settings, retriever.store, retriever.encoders, prune=prune, groups=wanted
+        )
+        log = AuditLog.from_settings(settings)
+        for r in report.files:
+            if r.status in ("ingested", "pruned"):
+                action: Action = "upload" if r.status == "ingested" else "delete"
+                log.record(
+                    operator_name(), action, r.path, doc_ids=[doc_id_for(r.path)], groups=r.groups
+                )
     table = Table(title="Ingest", show_lines=False)
     # the file and the reason identify a failure: wrapped when narrow, never cut
     table.add_column("file", overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("chunks", justify="right", no_wrap=True)
+    table.add_column("groups", overflow="fold")
     table.add_column("reason", overflow="fold")
     for r in report.files:
         colour = {"failed": "red", "skipped": "yellow"}.get(r.status, "green")
         table.add_row(
-            str(r.path), f"[{colour}]{r.status}[/{colour}]", str(r.chunks), r.reason or ""
+            str(r.path),
+            f"[{colour}]{r.status}[/{colour}]",
+            str(r.chunks),
+            ", ".join(r.groups) or "everyone",
+            r.reason or "",
         )
     print_table(table)
     out.print(report.summary(loading_seconds=loading), soft_wrap=True, highlight=False)
@@ -148,8 +178,10 @@ def search(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list instead of a table.")
     ] = False,
+    as_user: AsOption = None,
 ) -> None:
     """Print the ranked passages for QUESTION with source, score and timings."""
+    from retrieval.audit import AuditLog
     from retrieval.retriever import check_query
     from retrieval.types import Filter
 
@@ -157,8 +189,18 @@ def search(
     with user_errors():
         check_query(question, settings.max_question_chars)  # before minutes of model loading
     with user_errors(), opened_retriever(settings) as retriever:
+        who = caller(settings, as_user)
+        if who is not None and who.access is not None:
+            retriever = retriever.restricted_to(who.access)
         flt = Filter(must={"source": list(source)}) if source else None
         result = retriever.search(question, mode=mode, top_k=top_k, filter=flt)
+        AuditLog.from_settings(settings).record(
+            operator_name(as_user),
+            "search",
+            question,
+            doc_ids=[p.doc_id for p in result.passages],
+            groups=retriever.groups,
+        )
     if as_json:
         print(
             json.dumps(
@@ -173,6 +215,7 @@ def search(
                         "heading": p.heading,
                         "char_start": p.char_start,
                         "char_end": p.char_end,
+                        "groups": [g for g in p.groups if g != PUBLIC],
                         "text": p.text,
                     }
                     for p in result.passages

@@ -8,6 +8,7 @@ the lowest layer so that all of them can import it.
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +20,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from retrieval.errors import EXIT_USAGE, MsragError
+from retrieval.membership import GroupsDirectory, GroupsFileError, Membership
 from retrieval.modes import MODES
 from retrieval.settings import Settings
 
@@ -34,6 +36,34 @@ ModeOption = Annotated[
 ]
 TopKOption = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Passages to return.")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show per-stage timings.")]
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="See only what USER may see (their groups from MSRAG_GROUPS_FILE): check someone "
+        "else's view of the library.",
+        metavar="USER",
+    ),
+]
+
+
+def caller(settings: Settings, as_user: str | None) -> Membership | None:
+    """Whose view a command runs with: `--as USER` from the groups file, or None for the local
+    operator (unrestricted, as the store's files are theirs anyway)."""
+    if as_user is None:
+        return None
+    if settings.groups_file is None:
+        raise GroupsFileError(
+            "--as needs a groups file to know USER's groups: set MSRAG_GROUPS_FILE "
+            "(see README 'Teams')."
+        )
+    return GroupsDirectory(settings.groups_file).membership(as_user)
+
+
+def operator_name(as_user: str | None = None) -> str:
+    """Who the audit log names for a command: the local account (and whose view it took)."""
+    local = f"cli:{getpass.getuser()}"
+    return f"{local} as {as_user}" if as_user else local
 
 
 def load_settings() -> Settings:

@@ -15,7 +15,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from retrieval.console import err, load_settings, opened_retriever, out, user_errors
+from retrieval.audit import Action
+from retrieval.console import (
+    err,
+    load_settings,
+    opened_retriever,
+    operator_name,
+    out,
+    user_errors,
+)
 
 docs_app = typer.Typer(
     help="The documents in the store: list, show one's chunks, delete, re-ingest.",
@@ -103,6 +111,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
 ) -> None:
     """Delete a document (all its chunks). Asks first unless --yes."""
+    from retrieval.audit import AuditLog
     from retrieval.library import delete_document, document
 
     settings = load_settings()
@@ -114,6 +123,9 @@ def delete(
             err.print("Nothing deleted.")
             raise typer.Exit(1)
         removed = delete_document(retriever.store, source)
+        AuditLog.from_settings(settings).record(
+            operator_name(), "delete", source, doc_ids=[info.doc_id]
+        )
     out.print(f"Deleted {escape(source)} ({removed} chunks).")
 
 
@@ -130,3 +142,40 @@ def reingest(source: SourceArgument) -> None:
     detail = f": {result.reason}" if result.reason else f" ({result.chunks} chunks)"
     out.print(f"{escape(result.path)} — {result.status}{escape(detail)}")
     raise typer.Exit(0 if result.status in ("ingested", "unchanged") else 1)
+
+
+# --- docs: access groups -------------------------------------------------------------------------
+SourcesArgument = Annotated[
+    list[str], typer.Argument(help="Documents by source, as `msrag search` shows them.")
+]
+GroupsOption = Annotated[str, typer.Option(help="Comma-separated groups, e.g. hr,legal.")]
+
+
+@docs_app.command("grant")
+def docs_grant(sources: SourcesArgument, groups: GroupsOption) -> None:
+    """Let GROUPS see these documents (added to the groups they have). A payload update: no
+    re-encoding. A document for everyone becomes one for these groups only."""
+    _change_groups(sources, groups, grant=True)
+
+
+@docs_app.command("revoke")
+def docs_revoke(sources: SourcesArgument, groups: GroupsOption) -> None:
+    """Stop GROUPS from seeing these documents; with no group left, everyone may see them."""
+    _change_groups(sources, groups, grant=False)
+
+
+def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
+    from retrieval.access import group_names
+    from retrieval.audit import AuditLog
+    from retrieval.loaders import doc_id_for
+    from retrieval.permissions import change_groups
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        names = group_names(groups)
+        log = AuditLog.from_settings(settings)
+        for source in sources:
+            now = change_groups(retriever.store, source, names, grant=grant)
+            action: Action = "grant" if grant else "revoke"
+            log.record(operator_name(), action, source, doc_ids=[doc_id_for(source)], groups=now)
+            out.print(f"{source}: {', '.join(now) or 'everyone'}")

@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 from rich.console import Console
 from rich.progress import Progress
 
+from retrieval.access import PUBLIC, GroupNameError, folder_groups, group_names
 from retrieval.batching import length_batches
 from retrieval.chunking import chunk_document, version_hash
 from retrieval.loaders import (
@@ -56,15 +57,16 @@ class FileResult:
     status: Status
     chunks: int = 0
     reason: str | None = None
+    groups: tuple[str, ...] = ()  # who may see it; empty = everyone
 
 
 @dataclass
 class IngestReport:
     """Per-file results and throughput of one `ingest` run.
 
-        report = ingest(["examples/docs"], settings, store, encoders)
-        report.ok, report.counts()["ingested"]
-        # -> (True, 8)
+    report = ingest(["examples/docs"], settings, store, encoders)
+    report.ok, report.counts()["ingested"]
+    # -> (True, 8)
     """
 
     files: list[FileResult] = field(default_factory=list)
@@ -118,21 +120,33 @@ def ingest(
     *,
     prune: bool = False,
     progress: bool = True,
+    groups: Sequence[str] | None = None,
 ) -> IngestReport:
     """Ingest files and folders (recursively; hidden entries ignored) into `store`.
 
     Unchanged files are skipped, changed ones replace their chunks, bad ones are reported and
     skipped. With `prune`, stored files under `paths` that no longer exist are removed.
+
+    Who may see a file (`retrieval/access.py`): `groups` if given, else the nearest
+    `.msrag-groups` file between the file and the path it was found under, else what the store
+    already records for it (re-ingesting never makes a restricted file public), else everyone.
+    A file whose groups change but whose text does not gets a payload update, not re-encoding.
     """
     start = time.perf_counter()
     roots = [Path(p) for p in paths]
+    explicit = None if groups is None else group_names(groups)
     report = IngestReport()
     files, missing = _discover(roots, report.files)
     stored = _stored_versions(store)
+    stored_access = _stored_groups(store)
 
     # Old versions go only once every chunk of the new one is stored (see module docstring).
     remaining: dict[str, int] = {}  # source → chunks still to write
     results: dict[str, FileResult] = {}
+
+    def settle_groups(source: str, target: tuple[str, ...]) -> None:
+        if stored_access.get(source, {target}) != {target}:
+            store.set_groups(Filter(must={"source": source}), target)
 
     def finalize(source: str, file_hash: str) -> None:
         # Visible from here on; the old version goes after, so search never lacks the file.
@@ -141,16 +155,19 @@ def ingest(
         )
         if set(stored.get(source, {})) - {file_hash}:
             _delete_other_versions(store, source, file_hash)
+        # chunks a stopped run stored for this version may carry the groups of that run
+        settle_groups(source, results[source].groups)
         results[source].status = "ingested"
 
     to_write: list[Chunk] = []
     seen: set[str] = set()
-    for path in files:
+    for path, root in files:
         source = source_for(path)
         seen.add(source)
         result = FileResult(source, "failed")
         report.files.append(result)
         try:
+            result.groups = _groups_for(path, root, explicit, stored_access.get(source))
             data = read_file(path, max_mb=settings.max_file_mb)
             file_hash = version_hash(
                 file_digest(data), settings.chunk_tokens, settings.chunk_overlap
@@ -165,13 +182,22 @@ def ingest(
                     )
                 if len(versions) > 1:  # a run stopped between writing this version and cleaning up
                     _delete_other_versions(store, source, file_hash)
+                settle_groups(source, result.groups)
                 continue
             doc = load(path, data=data)
             chunks = with_document_facts(
-                chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap), doc, len(data)
+                [
+                    replace(c, groups=result.groups)
+                    for c in chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
+                ],
+                doc,
+                len(data),
             )
         except LoadError as exc:
             result.reason = exc.reason
+            continue
+        except GroupNameError as exc:
+            result.reason = str(exc)
             continue
         except OSError as exc:
             result.reason = f"cannot read the file ({exc.strerror or exc})"
@@ -355,6 +381,34 @@ def stored_documents(store: Store) -> list[StoredDocument]:
     return documents
 
 
+def _stored_groups(store: Store) -> dict[str, set[tuple[str, ...]]]:
+    """source → the distinct access groups its stored points carry (PUBLIC shown as ())."""
+    found: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for _, payload in store.scroll_payloads(["source", "groups"]):
+        source, groups = payload.get("source"), payload.get("groups")
+        if isinstance(source, str):
+            names = groups if isinstance(groups, list) else []
+            found[source].add(tuple(sorted(g for g in names if g != PUBLIC)))
+    return dict(found)
+
+
+def _groups_for(
+    path: Path,
+    root: Path,
+    explicit: tuple[str, ...] | None,
+    stored: set[tuple[str, ...]] | None,
+) -> tuple[str, ...]:
+    if explicit is not None:
+        return explicit
+    from_folder = folder_groups(path, stop=root)
+    if from_folder is not None:
+        return from_folder
+    if stored:
+        # Kept as stored; if versions disagree (a stopped run), the narrowest-looking one.
+        return min(stored, key=lambda g: (len(g) == 0, len(g), g))
+    return ()
+
+
 def _delete_other_versions(store: Store, source: str, file_hash: str) -> None:
     store.delete(Filter(must={"source": source}, must_not={"file_hash": file_hash}))
 
@@ -362,18 +416,21 @@ def _delete_other_versions(store: Store, source: str, file_hash: str) -> None:
 # --- which files ----------------------------------------------------------------------------
 
 
-def _discover(paths: list[Path], results: list[FileResult]) -> tuple[list[Path], list[Path]]:
+def _discover(
+    paths: list[Path], results: list[FileResult]
+) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """Files to ingest (explicit files whatever their type; supported files inside folders),
-    and the paths that do not exist. Unsupported files inside folders are reported as skipped."""
-    files: list[Path] = []
+    each with the folder it was found under (where `.msrag-groups` lookup stops), and the
+    paths that do not exist. Unsupported files inside folders are reported as skipped."""
+    files: list[tuple[Path, Path]] = []
     missing: list[Path] = []
     seen: set[Path] = set()
 
-    def add(path: Path) -> None:
+    def add(path: Path, root: Path) -> None:
         key = path.resolve()
         if key not in seen:
             seen.add(key)
-            files.append(path)
+            files.append((path, root))
 
     for path in paths:
         if path.is_dir():
@@ -382,13 +439,13 @@ def _discover(paths: list[Path], results: list[FileResult]) -> tuple[list[Path],
                 if any(part.startswith(".") for part in relative.parts) or not child.is_file():
                     continue
                 if child.suffix.lower() in SUPPORTED_SUFFIXES:
-                    add(child)
+                    add(child, path)
                 elif child.resolve() not in seen:
                     seen.add(child.resolve())
                     reason = f"unsupported file type '{child.suffix.lower() or child.name}'"
                     results.append(FileResult(source_for(child), "skipped", reason=reason))
         elif path.exists():
-            add(path)
+            add(path, path.parent)
         else:
             missing.append(path)
     return files, missing

@@ -5,6 +5,10 @@ document come from a facet over the `source` keyword index, one row per document
 points with `chunk_index = 0` (integer index), a document's chunks from a `source` filter. The
 Documents page and `msrag docs` run on it, and `msrag status` counts documents the same way.
 
+Every function takes the caller's `access` (their groups, `retrieval/access.py`; None =
+unrestricted): the store applies it in the same query, so a document the caller may not see is
+neither listed, counted nor opened — it is "not stored" as far as they can tell.
+
     docs = documents(store)
     docs[0].source, docs[0].chunks, docs[0].pages
     # -> ('examples/docs/ada_lovelace.md', 3, None)
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrieval.access import PUBLIC
 from retrieval.errors import InvalidArgumentError
 from retrieval.ingest import DocumentEncoder, FileResult, ingest
 from retrieval.loaders import source_for
@@ -25,7 +30,7 @@ from retrieval.settings import Settings
 from retrieval.stores.base import Store
 from retrieval.types import DOCUMENT_FIELDS, Filter
 
-_ROW_FIELDS = ["source", "title", "file_hash", "doc_id", "chunk_count", *DOCUMENT_FIELDS]
+_ROW_FIELDS = ["source", "title", "file_hash", "doc_id", "chunk_count", "groups", *DOCUMENT_FIELDS]
 _CHUNK_FIELDS = ["chunk_index", "text", "page", "heading", "char_start", "char_end"]
 
 
@@ -45,6 +50,7 @@ class DocumentInfo:
     ingested_at: str | None  # ISO 8601 UTC; None likewise
     content_hash: str  # the stored `file_hash` (content + chunking settings)
     doc_id: str = ""
+    groups: tuple[str, ...] = ()  # who may see it; empty = everyone
 
 
 @dataclass(frozen=True)
@@ -66,16 +72,24 @@ class ChunkView:
         return " · ".join(parts)
 
 
-def document_count(store: Store) -> int:
+def _for(access: tuple[str, ...] | None, filter: Filter | None = None) -> Filter | None:
+    """`filter` (or none) restricted to what `access` may see."""
+    if access is None:
+        return filter
+    return (filter or Filter()).restricted_to(access)
+
+
+def document_count(store: Store, access: tuple[str, ...] | None = None) -> int:
     """Distinct documents (sources) in the store, from the `source` index."""
-    return len(store.facet("source"))
+    return len(store.facet("source", _for(access)))
 
 
-def documents(store: Store) -> list[DocumentInfo]:
+def documents(store: Store, access: tuple[str, ...] | None = None) -> list[DocumentInfo]:
     """Every stored document, by source. Two index reads, whatever the number of chunks."""
-    counts = store.facet("source")
+    counts = store.facet("source", _for(access))
     firsts: dict[str, dict[str, Any]] = {}
-    for _, payload in store.scroll_payloads(_ROW_FIELDS, Filter(must={"chunk_index": 0})):
+    first_chunks = _for(access, Filter(must={"chunk_index": 0}))
+    for _, payload in store.scroll_payloads(_ROW_FIELDS, first_chunks):
         source = payload.get("source")
         # Mid-ingest a changed file has two versions: show the newer one.
         if isinstance(source, str) and (
@@ -96,18 +110,19 @@ def documents(store: Store) -> list[DocumentInfo]:
                 ingested_at=first.get("ingested_at"),
                 content_hash=str(first.get("file_hash") or ""),
                 doc_id=str(first.get("doc_id") or ""),
+                groups=_groups(first),
             )
         )
     return sorted(rows, key=lambda d: d.source)
 
 
-def document(store: Store, source: str) -> DocumentInfo:
+def document(store: Store, source: str, access: tuple[str, ...] | None = None) -> DocumentInfo:
     """The stored document `source` (`UnknownDocumentError` when there is none)."""
-    counts = store.facet("source", Filter(must={"source": source}))
+    counts = store.facet("source", _for(access, Filter(must={"source": source})))
     if not counts.get(source):
         raise UnknownDocumentError(_unknown(source))
     first = next(
-        (p for _, p in store.scroll_payloads(_ROW_FIELDS, _first_chunk(source))),
+        (p for _, p in store.scroll_payloads(_ROW_FIELDS, _for(access, _first_chunk(source)))),
         {},
     )
     return DocumentInfo(
@@ -119,12 +134,14 @@ def document(store: Store, source: str) -> DocumentInfo:
         ingested_at=first.get("ingested_at"),
         content_hash=str(first.get("file_hash") or ""),
         doc_id=str(first.get("doc_id") or ""),
+        groups=_groups(first),
     )
 
 
-def chunks_of(store: Store, source: str) -> list[ChunkView]:
+def chunks_of(store: Store, source: str, access: tuple[str, ...] | None = None) -> list[ChunkView]:
     """The document's chunks in order (`UnknownDocumentError` when there is none)."""
-    rows = [p for _, p in store.scroll_payloads(_CHUNK_FIELDS, Filter(must={"source": source}))]
+    flt = _for(access, Filter(must={"source": source}))
+    rows = [p for _, p in store.scroll_payloads(_CHUNK_FIELDS, flt)]
     if not rows:
         raise UnknownDocumentError(_unknown(source))
     views = [
@@ -202,6 +219,11 @@ def sort_documents(
 
 def _first_chunk(source: str) -> Filter:
     return Filter(must={"source": source, "chunk_index": 0})
+
+
+def _groups(payload: dict[str, Any]) -> tuple[str, ...]:
+    stored = payload.get("groups")
+    return tuple(g for g in stored if g != PUBLIC) if isinstance(stored, list) else ()
 
 
 def _int(value: object) -> int | None:

@@ -12,6 +12,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from retrieval.access import group_names
 from retrieval.alignment import maxsim
 from retrieval.encoders import Encoders
 from retrieval.errors import EmptyQueryError, InvalidArgumentError, QueryTooLongError
@@ -23,7 +24,16 @@ from retrieval.stores.base import Store
 from retrieval.types import Filter, Passage, QueryPlan
 
 # Metadata the LLM does not need to read in a LlamaIndex prompt (still there for citations).
-_HIDDEN_FROM_LLM = ["doc_id", "chunk_index", "char_start", "char_end", "score", "rank", "mode"]
+_HIDDEN_FROM_LLM = [
+    "doc_id",
+    "chunk_index",
+    "char_start",
+    "char_end",
+    "score",
+    "rank",
+    "mode",
+    "groups",
+]
 
 
 @dataclass
@@ -91,6 +101,13 @@ class MultiStageRetriever(BaseRetriever):
         nodes = retriever.retrieve("How does late interaction score a passage?")
         nodes[0].metadata["source"], nodes[0].score
         # -> ('docs/colbert.md', 17.3)
+
+    `groups` restricts every search to documents for everyone and for those groups (a filter on
+    every prefetch and the final stage; see `retrieval/access.py`); None (the default) means
+    unrestricted, `[]` means public documents only:
+
+        hr_view = MultiStageRetriever.from_settings(Settings(), groups=["hr"])
+        legal_view = retriever.restricted_to(["legal"])  # same store and encoders
     """
 
     def __init__(
@@ -104,6 +121,7 @@ class MultiStageRetriever(BaseRetriever):
         rrf_k: int = 2,
         filter: Filter | None = None,
         max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
+        groups: Sequence[str] | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
@@ -115,7 +133,29 @@ class MultiStageRetriever(BaseRetriever):
         self.rrf_k = _check_positive("rrf_k", rrf_k)
         self.filter = filter
         self.max_query_chars = _check_positive("max_query_chars", max_query_chars)
+        self.groups: tuple[str, ...] | None = None if groups is None else group_names(groups)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    def restricted_to(self, groups: Sequence[str]) -> MultiStageRetriever:
+        """A retriever on the same store and encoders that sees only what `groups` may see.
+
+        Narrowing only: from an already restricted retriever, the groups kept are those in both.
+        """
+        wanted = group_names(groups)
+        if self.groups is not None:
+            wanted = tuple(g for g in wanted if g in self.groups)
+        return MultiStageRetriever(
+            self.store,
+            self.encoders,
+            mode=self.mode,
+            top_k=self.top_k,
+            prefetch_limit=self.prefetch_limit,
+            rrf_k=self.rrf_k,
+            filter=self.filter,
+            max_query_chars=self.max_query_chars,
+            groups=wanted,
+            callback_manager=self.callback_manager,
+        )
 
     @classmethod
     def from_settings(
@@ -192,7 +232,9 @@ class MultiStageRetriever(BaseRetriever):
             top_k=k,
             prefetch_limit=max(self.prefetch_limit, k),
             rrf_k=self.rrf_k,
-            filter=call.filter if call.filter is not None else self.filter,
+            filter=_with_access(
+                call.filter if call.filter is not None else self.filter, self.groups
+            ),
             with_vectors=call.with_vectors or (call.relevance and spec.fuses_maxsim),
         )
         passages = self.store.query(plan)
@@ -237,6 +279,12 @@ class MultiStageRetriever(BaseRetriever):
 
     def close(self) -> None:
         self.store.close()
+
+
+def _with_access(filter: Filter | None, groups: tuple[str, ...] | None) -> Filter | None:
+    if groups is None:
+        return filter
+    return (filter or Filter()).restricted_to(groups)
 
 
 def _to_node(passage: Passage) -> NodeWithScore:

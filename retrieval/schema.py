@@ -19,8 +19,11 @@ DENSE = "dense"
 BM25 = "bm25"
 COLBERT = "colbert"
 MUVERA = "muvera"
-# Payload fields with a keyword index: filters by source/document and the ingest bookkeeping.
-INDEXED_FIELDS: tuple[str, ...] = ("source", "doc_id", "file_hash", "state")
+# Payload fields with a keyword index: filters by source/document, the ingest bookkeeping (`state`
+# hides a document until all its chunks are stored), and the access groups every search filters
+# on. A store created before `groups` existed gets the index (and PUBLIC on every point) when it
+# is next opened: see the adapters' `_ensure_groups`.
+INDEXED_FIELDS: tuple[str, ...] = ("source", "doc_id", "file_hash", "state", "groups")
 # Integer payload indexes: `chunk_index = 0` finds one point per document (the document library)
 # without reading every point. Created on open when missing, so older stores gain it.
 INTEGER_INDEXED_FIELDS: tuple[str, ...] = ("chunk_index",)

@@ -143,6 +143,23 @@ class Settings(BaseSettings):
     )
     prompts_dir: Path | None = Field(None, description="Prompt templates (default: ./prompts).")
 
+    # --- teams: who is asking, and what they may see (README "Teams") -------------------------
+    auth: Literal["none", "header", "oidc"] = Field(
+        "none",
+        description="none: one local user who sees everything; header: a reverse proxy signs "
+        "users in and passes AUTH_HEADER; oidc: Streamlit's st.login.",
+    )
+    auth_header: str = Field(
+        "X-Forwarded-Email", min_length=1, description="The trusted proxy's user header."
+    )
+    groups_file: Path | None = Field(
+        None, description="YAML: user or email pattern → groups (`admins` is special)."
+    )
+    trusted_proxy: bool = Field(
+        False,
+        description="Allow header mode on a non-loopback address: only a proxy can reach it.",
+    )
+
     @field_validator("qdrant_url", "openai_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:

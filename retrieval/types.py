@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-# Payload keys every point carries (the collection layout indexes `source` and `doc_id`).
+from retrieval.access import access_groups, stored_groups
+
+# Payload keys every point carries (the collection layout indexes `source`, `doc_id`, `groups`).
 PAYLOAD_FIELDS: tuple[str, ...] = (
     "doc_id",
     "source",
@@ -25,6 +27,7 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "heading",
     "file_hash",
     "state",
+    "groups",
 )
 # Per-document facts repeated on each of its chunks, for the document library (`library.py`).
 # Kept apart from PAYLOAD_FIELDS: `ingested_at` differs between two ingests of the same file, and
@@ -52,13 +55,16 @@ class Chunk:
     file_hash: str  # content hash of the whole document version
     page: int | None = None
     heading: str | None = None
+    groups: tuple[str, ...] = ()  # who may see it (retrieval/access.py); none = everyone
     size_bytes: int | None = None  # the file's size
     page_count: int | None = None  # pages of a PDF; None for files without pages
     ingested_at: str | None = None  # ISO 8601 UTC, when this version was stored
     state: str | None = None  # PENDING while ingest writes its document, then COMPLETE
 
     def payload(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in PAYLOAD_FIELDS + DOCUMENT_FIELDS}
+        values = {name: getattr(self, name) for name in PAYLOAD_FIELDS + DOCUMENT_FIELDS}
+        values["groups"] = stored_groups(self.groups)
+        return values
 
 
 @dataclass(frozen=True)
@@ -94,13 +100,35 @@ class ChunkVectors:
 
 @dataclass(frozen=True)
 class Filter:
-    """Engine-neutral payload filter: every key must match (a list means any of its values)."""
+    """Engine-neutral payload filter: every key must match (a list means any of its values).
+
+    `groups` is the caller's access (None = unrestricted): the adapters render it as its own
+    `MatchAny` condition on the `groups` field next to the `must` ones, so a `must`/`must_not`
+    entry — whatever its key or value — can only narrow it (conditions are ANDed).
+    """
 
     must: dict[str, str | int | list[str] | list[int]] = field(default_factory=dict)
     must_not: dict[str, str | int | list[str] | list[int]] = field(default_factory=dict)
+    groups: tuple[str, ...] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.must or self.must_not)
+        return bool(self.must or self.must_not) or self.groups is not None
+
+    def restricted_to(self, groups: tuple[str, ...] | None) -> Filter:
+        """This filter with the caller's access added (None leaves it as it is).
+
+        If the filter already names groups, the result keeps only the groups in both: access
+        can be narrowed by a caller's filter, never widened.
+        """
+        if groups is None:
+            return self
+        if self.groups is not None:
+            groups = tuple(sorted(set(groups) & set(self.groups)))
+        return Filter(must=self.must, must_not=self.must_not, groups=tuple(groups))
+
+    def access_condition(self) -> tuple[str, ...] | None:
+        """The keywords the `groups` field must contain one of, or None for no restriction."""
+        return None if self.groups is None else access_groups(self.groups)
 
 
 @dataclass(frozen=True)
@@ -136,6 +164,7 @@ class Passage:
     heading: str | None = None
     rank: int = 0
     mode: str = ""
+    groups: tuple[str, ...] = ()  # the stored access groups (PUBLIC for everyone)
     colbert: np.ndarray | None = None  # stored token vectors, when the plan asked for them
     # MaxSim per query token from the stored vectors, read back for a fused mode's refusal
     # check (`MultiStageRetriever.search(relevance=True)`); None when not asked for
@@ -155,6 +184,7 @@ class Passage:
             char_end=int(payload.get("char_end", 0)),
             page=payload.get("page"),
             heading=payload.get("heading"),
+            groups=tuple(payload.get("groups") or ()),
             **kwargs,
         )
 
@@ -172,4 +202,5 @@ class Passage:
             "score": self.score,
             "rank": self.rank,
             "mode": self.mode,
+            "groups": list(self.groups),
         }

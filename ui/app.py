@@ -20,7 +20,8 @@ if str(_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from ui import components, markup, resources  # noqa: E402
+from assistant.identity import Identities  # noqa: E402
+from ui import components, library, markup, resources, signin  # noqa: E402
 
 _HERE = Path(__file__).resolve().parent
 
@@ -30,6 +31,12 @@ log = logging.getLogger("msrag.ui")
 def main() -> None:
     st.set_page_config(page_title="msrag — chat with your documents", page_icon=":material/forum:")
     components.html(markup.STYLE)
+    settings, engine, problem = resources.open_engine()
+    if settings is None:  # without settings the auth mode is unknown: show nothing else
+        st.error(markup.escape_markdown(problem or "No settings."), icon=":material/error:")
+        st.stop()
+    # Who is asking is decided here, before any page draws; the pages read it from the session.
+    user = signin.gate(settings, engine.identities if engine else Identities(settings))
     # File pages (each runs its function when Streamlit executes it), so that AppTest can
     # switch between them like a browser does.
     page = st.navigation(
@@ -45,17 +52,20 @@ def main() -> None:
     )
     with st.sidebar:
         st.title(":material/forum: msrag")
+        signin.who_panel(settings, user)
         store_box = st.container()
     page.run()
+    if engine is not None:
+        with st.sidebar:
+            library.library_panel(engine, user)
 
     # Drawn after the page so it counts this run's uploads and deletions.
-    settings, engine, problem = resources.open_engine()
     with store_box:
         if engine is None:
             st.warning("The store is not open: see the message.", icon=":material/warning:")
         else:
             try:
-                components.store_panel(engine.stats(), engine.llm_label)
+                components.store_panel(engine.stats(user.access), engine.llm_label)
             except Exception as exc:  # a server that went away after start
                 log.warning("store stats failed: %s", exc)
                 st.warning(markup.escape_markdown(str(exc)), icon=":material/warning:")

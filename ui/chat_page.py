@@ -15,6 +15,7 @@ from typing import Any
 import streamlit as st
 
 from assistant.conversations import ConversationStore, HistoryError, Turn
+from assistant.identity import User
 from assistant.transcript import to_markdown
 from assistant.types import (
     Answer,
@@ -28,7 +29,7 @@ from assistant.types import (
 )
 from retrieval.errors import MsragError
 from retrieval.settings import Settings
-from ui import components, feedback, markup, resources
+from ui import components, feedback, markup, resources, signin
 from ui.engine import Engine
 
 log = logging.getLogger("msrag.ui")
@@ -163,8 +164,13 @@ def draw_answer_footer(
         components.sources_panel(answer, message["turn"], aligner)
     stored: Turn | None = message.get("stored")
     if stored is not None and history is not None:
-        # "Save as regression case" of an older answer is behind its toggle too
-        feedback.feedback_row(history, stored, message, engine, settings, with_case=opened)
+        # "Save as regression case" of an older answer is behind its toggle too. Admins only:
+        # a case goes to the team's shared suite, and its goldens record the retrieval of the
+        # whole library, not of one user's view.
+        admin = signin.session_user().admin
+        feedback.feedback_row(
+            history, stored, message, engine, settings, with_case=opened and admin
+        )
 
 
 def draw_history(
@@ -210,6 +216,7 @@ def run_turn(
     settings: Settings,
     mode: str,
     top_k: int,
+    user: User,
 ) -> None:
     """Show the question, stream the answer into the page, save the turn, keep both."""
     earlier = _history_messages()
@@ -222,7 +229,7 @@ def run_turn(
         if engine is None:
             message = {"role": "assistant", "turn": turn, "error": problem or "No store is open."}
         else:
-            message = stream_answer(engine, question, earlier, mode, top_k, turn)
+            message = stream_answer(engine, question, earlier, mode, top_k, turn, user)
         st.session_state["messages"].append(message)
         answer = message.get("answer")
         if answer is not None:
@@ -254,7 +261,13 @@ def save_turn(
 
 
 def stream_answer(
-    engine: Engine, question: str, history: list[ChatMessage], mode: str, top_k: int, turn: int
+    engine: Engine,
+    question: str,
+    history: list[ChatMessage],
+    mode: str,
+    top_k: int,
+    turn: int,
+    user: User,
 ) -> dict[str, Any]:
     """Run the turn, redrawing the answer (with live citation links) as events arrive."""
     status = st.empty()
@@ -263,7 +276,9 @@ def stream_answer(
     sources: tuple[Source, ...] = ()
     message: dict[str, Any] = {"role": "assistant", "turn": turn}
     try:
-        for event in engine.assistant.stream(question, history, mode=mode, top_k=top_k):
+        # the user's assistant: the store returns only passages their groups may see
+        assistant = engine.assistant_for(user)
+        for event in assistant.stream(question, history, mode=mode, top_k=top_k):
             if isinstance(event, StageEvent):
                 status.caption(_STAGE_LABEL.get(event.stage, event.stage))
             elif isinstance(event, SourcesEvent):
@@ -401,7 +416,8 @@ def chat_page() -> None:
     _init_state()
     configured, engine, problem = resources.open_engine()
     # no history when the configuration itself is invalid: its path would be a guess
-    history, history_problem = resources.open_history(configured)
+    user = signin.session_user()
+    history, history_problem = resources.open_history(configured, user.name)
     settings = configured or Settings.model_construct()
     follow_link(history, history_problem)
 
@@ -421,7 +437,7 @@ def chat_page() -> None:
     draw_history(engine, history, settings)
     question = st.chat_input("Ask about your documents")
     if question:
-        run_turn(question, engine, problem, history, settings, mode, top_k)
+        run_turn(question, engine, problem, history, settings, mode, top_k, user)
 
     # Drawn last so they show this run's answer and saved conversation.
     with timings_box:

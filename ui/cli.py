@@ -25,9 +25,13 @@ def ui(
     Streamlit replaces this process (same PID), so `kill PID`, Ctrl-C or a service manager's
     stop reach the server itself and free the port.
     """
-    from retrieval.console import load_settings
+    from assistant.identity import check_bind
+    from retrieval.console import load_settings, user_errors
 
-    load_settings()  # a bad setting is a sentence and exit code 2 here, not a broken page
+    # a bad setting is a sentence and exit code 2 here, not a broken page; and header sign-in
+    # must not be reachable around the proxy
+    with user_errors():
+        check_bind(load_settings(), address)
     app_path = Path(__file__).resolve().parent / "app.py"
     cmd = [
         sys.executable,

@@ -10,17 +10,19 @@ import logging
 
 import streamlit as st
 
+from assistant.identity import User
+from retrieval.access import group_names
 from retrieval.docs_cli import human_size
 from retrieval.errors import MsragError
 from retrieval.library import (
     DocumentInfo,
     chunks_of,
-    delete_document,
     documents,
     reingest,
     sort_documents,
 )
-from ui import components, markup, resources
+from retrieval.loaders import doc_id_for
+from ui import components, library, markup, resources, signin
 from ui.engine import Engine
 from ui.uploads import UPLOAD_TYPES, ingest_uploads
 
@@ -50,6 +52,7 @@ def library_table(rows: list[DocumentInfo]) -> None:
                 "size": human_size(r.size_bytes),
                 "ingested (UTC)": (r.ingested_at or "")[:19].replace("T", " "),
                 "content hash": r.content_hash[:12],
+                "groups": ", ".join(r.groups) or "everyone",
             }
             for r in rows
         ],
@@ -59,27 +62,61 @@ def library_table(rows: list[DocumentInfo]) -> None:
     )
 
 
-def _delete(engine: Engine, info: DocumentInfo) -> None:
+def _delete(engine: Engine, info: DocumentInfo, user: User) -> None:
     ss = st.session_state
     try:
-        removed = delete_document(engine.store, info.source)
-        ss["doc_message"] = f"Deleted {info.source} ({removed} chunks)."
+        engine.delete_document(user, info.source)  # admins only; audited
+        ss["doc_message"] = f"Deleted {info.source} ({info.chunks} chunks)."
     except MsragError as exc:
         ss["doc_message"] = str(exc)
     ss["doc_confirm_delete"] = None
     ss["doc-open"] = None
 
 
-def document_view(engine: Engine, info: DocumentInfo) -> None:
-    """One document: its facts, re-ingest and delete (asks first), its chunks in order."""
-    ss = st.session_state
+def document_view(engine: Engine, info: DocumentInfo, user: User) -> None:
+    """One document: its facts, its chunks in order; for admins re-ingest, delete (asks
+    first) and who may see it."""
     st.subheader(markup.escape_markdown(info.title), anchor=False)
     st.caption(
         markup.escape_markdown(
             f"{info.source} · {info.chunks} chunks · {human_size(info.size_bytes)} · ingested "
-            f"{(info.ingested_at or '—')[:19].replace('T', ' ')} · {info.content_hash[:12]}"
+            f"{(info.ingested_at or '—')[:19].replace('T', ' ')} · {info.content_hash[:12]} · "
+            f"for {', '.join(info.groups) or 'everyone'}"
         )
     )
+    if user.admin:
+        _admin_actions(engine, info, user)
+    try:
+        chunks = chunks_of(engine.store, info.source, user.access)
+    except MsragError as exc:
+        st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+        return
+    for chunk in chunks[:CHUNKS_SHOWN]:
+        where = f" · {chunk.location}" if chunk.location else ""
+        components.html(
+            f'<div class="msrag-source-head">#{chunk.chunk_index}'
+            f"{markup.escape_text(where)}</div>"
+            f'<div class="msrag-passage">{markup.escape_text(chunk.text)}</div>'
+        )
+    if len(chunks) > CHUNKS_SHOWN:
+        st.caption(
+            f"Showing the first {CHUNKS_SHOWN} of {len(chunks)} chunks; "
+            "`msrag docs show` prints them all."
+        )
+
+
+def _admin_actions(engine: Engine, info: DocumentInfo, user: User) -> None:
+    ss = st.session_state
+    groups = st.text_input("Groups (comma-separated)", key="doc-groups", placeholder="hr")
+    grant, revoke = st.columns(2)
+    for column, label, is_grant in ((grant, "Grant", True), (revoke, "Revoke", False)):
+        if column.button(label, key=f"doc-{label.lower()}", disabled=not groups):
+            try:
+                now = engine.change_groups(user, info.source, groups, grant=is_grant)
+                ss["doc_message"] = f"{info.source}: for {', '.join(now) or 'everyone'}"
+            except MsragError as exc:
+                ss["doc_message"] = str(exc)
+            st.rerun()
     left, right = st.columns(2)
     if left.button("Re-ingest", icon=":material/sync:", key="doc-reingest"):
         try:
@@ -104,34 +141,22 @@ def document_view(engine: Engine, info: DocumentInfo) -> None:
         yes, no = st.columns(2)
         # Callbacks run before the next run draws the widgets, so the selection can be cleared.
         yes.button(
-            "Delete", type="primary", key="doc-delete-yes", on_click=_delete, args=(engine, info)
+            "Delete",
+            type="primary",
+            key="doc-delete-yes",
+            on_click=_delete,
+            args=(engine, info, user),
         )
         if no.button("Cancel", key="doc-delete-no"):
             ss["doc_confirm_delete"] = None
             st.rerun()
-        return
-    try:
-        chunks = chunks_of(engine.store, info.source)
-    except MsragError as exc:
-        st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
-        return
-    for chunk in chunks[:CHUNKS_SHOWN]:
-        where = f" · {chunk.location}" if chunk.location else ""
-        components.html(
-            f'<div class="msrag-source-head">#{chunk.chunk_index}'
-            f"{markup.escape_text(where)}</div>"
-            f'<div class="msrag-passage">{markup.escape_text(chunk.text)}</div>'
-        )
-    if len(chunks) > CHUNKS_SHOWN:
-        st.caption(
-            f"Showing the first {CHUNKS_SHOWN} of {len(chunks)} chunks; "
-            "`msrag docs show` prints them all."
-        )
 
 
-def upload_section(engine: Engine | None) -> None:
+def upload_section(engine: Engine | None, user: User) -> None:
     """Upload → ingest with a progress bar → a line per file. Pending uploads are processed
-    from session state, so the same path serves the widget and tests."""
+    from session state, so the same path serves the widget and tests. Admins only."""
+    if not user.admin:
+        return
     st.subheader("Add documents")
     files = st.file_uploader(
         "Text, Markdown, HTML or PDF",
@@ -139,8 +164,12 @@ def upload_section(engine: Engine | None) -> None:
         accept_multiple_files=True,
         key=f"upload-{st.session_state['upload_round']}",
     )
+    groups = st.text_input(
+        "Only for groups (comma-separated; empty = everyone)", key="upload-groups"
+    )
     if st.button("Add to the store", disabled=not files or engine is None):
         st.session_state["pending_uploads"] = [(f.name, f.getvalue()) for f in files or []]
+        st.session_state["pending_groups"] = groups
     pending = st.session_state["pending_uploads"]
     if pending and engine is not None:
         st.session_state["pending_uploads"] = []
@@ -153,9 +182,23 @@ def upload_section(engine: Engine | None) -> None:
             bar.progress(done / total if total else 1.0, text=label)
 
         try:
+            wanted = group_names(st.session_state.get("pending_groups") or "")
             results = ingest_uploads(
-                pending, engine.settings, engine.store, engine.encoders, progress=progress
+                pending,
+                engine.settings,
+                engine.store,
+                engine.encoders,
+                progress=progress,
+                groups=wanted,
             )
+            for r in results:
+                if r.status == "ingested":
+                    engine.audit.record(
+                        user.name, "upload", r.path, doc_ids=[doc_id_for(r.path)], groups=r.groups
+                    )
+        except MsragError as exc:  # a bad group name
+            st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+            return
         except Exception as exc:  # the per-file errors are in results; this is the store itself
             log.exception("ingesting uploads failed")
             problem = markup.escape_markdown(str(exc))
@@ -167,10 +210,10 @@ def upload_section(engine: Engine | None) -> None:
     components.upload_results(st.session_state["upload_results"])
 
 
-def library_section(engine: Engine) -> None:
+def library_section(engine: Engine, user: User) -> None:
     ss = st.session_state
     try:
-        rows = documents(engine.store)
+        rows = documents(engine.store, user.access)
     except MsragError as exc:
         st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
         return
@@ -197,7 +240,7 @@ def library_section(engine: Engine) -> None:
         placeholder="Choose a source to see its chunks",
     )
     if chosen in by_source:
-        document_view(engine, by_source[chosen])
+        document_view(engine, by_source[chosen], user)
 
 
 def documents_page() -> None:
@@ -207,9 +250,11 @@ def documents_page() -> None:
     if problem or engine is None:
         st.error(markup.escape_markdown(problem or "No store is open."), icon=":material/error:")
         return
-    library_section(engine)
+    user = signin.session_user()
+    library_section(engine, user)
     st.divider()
-    upload_section(engine)
+    upload_section(engine, user)
+    library.audit_panel(engine, user)
 
 
 if __name__ == "__main__":  # run as a page of ui/app.py

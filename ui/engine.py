@@ -19,15 +19,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from assistant.audited import audited
 from assistant.chat import Assistant
+from assistant.errors import AssistantError
+from assistant.identity import Identities, User
+from retrieval.access import group_names
 from retrieval.alignment import align
+from retrieval.audit import Action, AuditLog
 from retrieval.encoders import Encoders, TokenMatch
-from retrieval.library import document_count
+from retrieval.library import DocumentInfo, document_count, documents
+from retrieval.loaders import doc_id_for
+from retrieval.permissions import change_groups, document_groups
 from retrieval.retriever import MultiStageRetriever
 from retrieval.schema import layout_for
 from retrieval.settings import Settings
 from retrieval.stores import open_store
 from retrieval.stores.base import Store
+from retrieval.types import Filter
 
 
 class SerializedStore:
@@ -60,6 +68,18 @@ class SerializedStore:
         return call
 
 
+class NotAdminError(AssistantError):
+    """A library change asked for by someone who is not an admin."""
+
+
+def _require_admin(user: User) -> None:
+    if not user.admin:
+        raise NotAdminError(
+            f"{user.name} is not an admin: only members of the `admins` group (MSRAG_GROUPS_FILE) "
+            "may change the library."
+        )
+
+
 @dataclass(frozen=True)
 class StoreStats:
     """What the sidebar shows about the store."""
@@ -77,14 +97,43 @@ class Engine:
         self.settings = settings
         self.encoders = encoders
         self.store = store
-        self.retriever = MultiStageRetriever.from_settings(
-            settings, encoders=encoders, store=store
-        )
+        self.retriever = MultiStageRetriever.from_settings(settings, encoders=encoders, store=store)
         self.assistant = Assistant(settings, self.retriever)
+        self.audit = AuditLog.from_settings(settings)
+        self.identities = Identities(settings)
         self._stats_lock = threading.Lock()
-        self._stats: tuple[int, StoreStats] | None = None
+        self._stats: dict[tuple[str, ...] | None, tuple[int, StoreStats]] = {}
         # A toggle redraws the page on every click: keep recent alignments instead of recomputing.
         self._alignments = lru_cache(maxsize=256)(self._align)
+
+    def assistant_for(self, user: User) -> Assistant:
+        """The assistant as `user` may use it: searches restricted to their groups (every
+        prefetch and the final stage), each turn in the audit log."""
+        assistant = audited(self.assistant, self.audit, user)
+        if user.access is not None:
+            assistant.retriever = self.retriever.restricted_to(user.access)
+        return assistant
+
+    def library(self, user: User) -> list[DocumentInfo]:
+        """The documents `user` may see (all of them for admins), by source."""
+        return documents(self.store, user.access)
+
+    def change_groups(
+        self, user: User, source: str, groups: str, *, grant: bool
+    ) -> tuple[str, ...]:
+        """Grant or revoke groups on one document (admins only; audited)."""
+        _require_admin(user)
+        now = change_groups(self.store, source, group_names(groups), grant=grant)
+        action: Action = "grant" if grant else "revoke"
+        self.audit.record(user.name, action, source, doc_ids=[doc_id_for(source)], groups=now)
+        return now
+
+    def delete_document(self, user: User, source: str) -> None:
+        """Remove one document from the store (admins only; audited)."""
+        _require_admin(user)
+        document_groups(self.store, source)  # raises for an unknown source
+        self.store.delete(Filter(must={"source": source}))
+        self.audit.record(user.name, "delete", source, doc_ids=[doc_id_for(source)])
 
     def alignment(self, query: str, passage_text: str) -> list[TokenMatch]:
         """MaxSim alignment of `query` over `passage_text` (see `retrieval.alignment.align`)."""
@@ -113,22 +162,24 @@ class Engine:
         base = getattr(llm, "base_url", None) or ""
         return f"{llm.model} at {base}" if base else llm.model
 
-    def stats(self) -> StoreStats:
-        """Documents and chunks in the store (documents counted from the `source` index, as
-        `msrag status` does); recounted only when the number of chunks has changed."""
-        chunks = self.store.count()
+    def stats(self, access: tuple[str, ...] | None = None) -> StoreStats:
+        """Documents and chunks in the store that `access` may see (None: all; documents
+        counted from the `source` index, as `msrag status` does); recounted only when the
+        number of chunks has changed."""
+        flt = None if access is None else Filter(groups=access)
+        chunks = self.store.count(flt)
         with self._stats_lock:
-            if self._stats is not None and self._stats[0] == chunks:
-                return self._stats[1]
+            cached = self._stats.get(access)
+            if cached is not None and cached[0] == chunks:
+                return cached[1]
             stats = StoreStats(
-                documents=document_count(self.store),
+                documents=document_count(self.store, access),
                 chunks=chunks,
                 where=self.store.describe(),
                 models=dict(self.encoders.model_ids),
             )
-            self._stats = (chunks, stats)
+            self._stats[access] = (chunks, stats)
             return stats
 
     def close(self) -> None:
         self.store.close()
-

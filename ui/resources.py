@@ -71,24 +71,27 @@ def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
         )
 
 
-@st.cache_resource(show_spinner=False, max_entries=4, on_release=lambda s: s.close())
-def _history(path: str) -> ConversationStore:
+@st.cache_resource(show_spinner=False, max_entries=256, on_release=lambda s: s.close())
+def _history(path: str, user_id: str) -> ConversationStore:
     # A HistoryError is not cached: the next run tries again (the user may have fixed the file).
-    return ConversationStore(Path(path))
+    # One store object per user: it reads and writes only that user's conversations.
+    return ConversationStore(Path(path), user_id=user_id)
 
 
-def open_history(settings: Settings | None) -> tuple[ConversationStore | None, str | None]:
-    """The shared conversation store, or why there is none (a sentence for the page)."""
+def open_history(
+    settings: Settings | None, user_id: str
+) -> tuple[ConversationStore | None, str | None]:
+    """`user_id`'s conversations, or why there are none (a sentence for the page)."""
     if settings is None:
         return None, None
     path = str(settings.conversations_path.resolve())
     try:
-        store = _history(path)
+        store = _history(path, user_id)
         if not store.is_current():
             # The file was moved or deleted under the running app: start a new one there
             # rather than keep writing into a file nobody can see.
             _history.clear()
-            store = _history(path)
+            store = _history(path, user_id)
         return store, None
     except HistoryError as exc:
         return None, str(exc)

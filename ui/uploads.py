@@ -55,22 +55,31 @@ def ingest_uploads(
     store: Store,
     encoders: DocumentEncoder,
     progress: Progress | None = None,
+    groups: Sequence[str] | None = None,
 ) -> list[FileResult]:
-    """Save each (name, content) under `<data_dir>/uploads/` and ingest it; one result per file."""
+    """Save each (name, content) under `<data_dir>/uploads/` and ingest it; one result per file.
+
+    `groups`: who may see the files (None: what the store records for a re-upload, else
+    everyone — as `msrag ingest` without `--groups`)."""
     folder = upload_dir(settings)
     results: list[FileResult] = []
     for done, (name, data) in enumerate(files):
         clean = safe_name(name)
         if progress is not None:
             progress(done, len(files), clean)
-        results.append(_ingest_one(folder / clean, data, settings, store, encoders))
+        results.append(_ingest_one(folder / clean, data, settings, store, encoders, groups))
     if progress is not None:
         progress(len(files), len(files), "")
     return results
 
 
 def _ingest_one(
-    path: Path, data: bytes, settings: Settings, store: Store, encoders: DocumentEncoder
+    path: Path,
+    data: bytes,
+    settings: Settings,
+    store: Store,
+    encoders: DocumentEncoder,
+    groups: Sequence[str] | None = None,
 ) -> FileResult:
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         kinds = ", ".join(UPLOAD_TYPES)
@@ -81,7 +90,7 @@ def _ingest_one(
     except OSError as exc:
         return FileResult(path.name, "failed", reason=f"could not save it ({exc.strerror or exc})")
     try:
-        report = ingest([path], settings, store, encoders, progress=False)
+        report = ingest([path], settings, store, encoders, progress=False, groups=groups)
     except RetrievalError as exc:  # the store went away mid-run: say so for this file
         return FileResult(path.name, "failed", reason=str(exc))
     result = report.files[0] if report.files else FileResult(path.name, "failed", reason="not read")

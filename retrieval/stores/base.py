@@ -26,6 +26,13 @@ class Store(Protocol):
         """Set these payload keys on every point matching the filter, durably."""
         ...
 
+    def set_groups(self, filter: Filter, groups: Sequence[str]) -> None:
+        """Set the access groups of every point matching the filter (none = everyone).
+
+        A payload update: no vector is re-encoded or rewritten.
+        """
+        ...
+
     def query(self, plan: QueryPlan) -> list[Passage]:
         """Run the plan as ONE universal query; passages best first, `rank` from 1."""
         ...
@@ -40,6 +47,11 @@ class Store(Protocol):
         """Every point's id and the selected payload fields (for ingest bookkeeping, stats)."""
         ...
 
+    def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
+        """Exact number of points per value of the indexed keyword `field` (matching the
+        filter), read from its payload index, never by scrolling the points."""
+        ...
+
     def scroll_points(
         self, limit: int, offset: str | None = None
     ) -> tuple[list[StoredPoint], str | None]:
@@ -51,11 +63,6 @@ class Store(Protocol):
 
     def upsert_points(self, points: Sequence[StoredPoint]) -> None:
         """Write points as `scroll_points` returned them (no encoding, no re-mapping) durably."""
-        ...
-
-    def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
-        """Exact number of points per value of the indexed keyword `field` (matching the
-        filter), read from its payload index, never by scrolling the points."""
         ...
 
     def optimize(self) -> None:

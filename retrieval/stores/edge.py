@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
+from retrieval.access import GROUPS_FIELD, PUBLIC, stored_groups
 from retrieval.errors import (
     RetrievalError,
     StoreCorruptError,
@@ -109,6 +110,7 @@ class EdgeStore:
             stored.check_compatible(layout, str(self.path))
             self._shard = _open(self.path, lambda: qe.EdgeShard.load(str(self.path)))
             self._check_integrity()
+            self._ensure_groups(layout_file)
             self._ensure_integer_indexes()
         else:
             if (self.path / "segments").exists():
@@ -129,7 +131,7 @@ class EdgeStore:
             self._ensure_integer_indexes()
             self._shard.flush()
             # Written last and atomically: a folder with the file always holds a complete shard.
-            _write_json(layout_file, layout.to_dict())
+            _write_layout(layout_file, layout)
         # Until a clean close says otherwise, the count may legitimately change (WAL replay).
         _write_json(self.path / STATE_FILE, {"clean": False})
 
@@ -155,6 +157,22 @@ class EdgeStore:
                         f"{loaded} points loaded, {state['points']} stored at the last close",
                     )
                 )
+
+    def _ensure_groups(self, layout_file: Path) -> None:
+        """Bring a store from before access groups up to date, once: index `groups` and mark
+        every point without it PUBLIC (what it was: visible to everyone). Payload only."""
+        if GROUPS_FIELD in _read_indexes(layout_file):
+            return
+        self._shard.update(
+            qe.UpdateOperation.create_field_index(GROUPS_FIELD, qe.PayloadSchemaType.Keyword)
+        )
+        self._shard.update(
+            qe.UpdateOperation.set_payload_by_filter(
+                qe.Filter(must=[qe.IsEmptyCondition(GROUPS_FIELD)]), {GROUPS_FIELD: [PUBLIC]}
+            )
+        )
+        self._shard.flush()
+        _write_layout(layout_file, self.layout)
 
     def _ensure_integer_indexes(self) -> None:
         have = set(self._shard.info().payload_schema or {})
@@ -236,6 +254,18 @@ class EdgeStore:
         with self._engine():
             self._shard.update(qe.UpdateOperation.set_payload_by_filter(flt, dict(values)))
         self._flush(force=False)
+
+    def set_groups(self, filter: Filter, groups: Sequence[str]) -> None:
+        if not filter:
+            raise ValueError(
+                "set_groups() needs a non-empty filter; refusing to change every point."
+            )
+        flt = _filter(filter)
+        assert flt is not None  # non-empty, checked above
+        self._shard.update(
+            qe.UpdateOperation.set_payload_by_filter(flt, {GROUPS_FIELD: stored_groups(groups)})
+        )
+        self._flush(force=False)  # in the WAL already, like upsert
 
     def optimize(self) -> None:
         ensure_free_space(self.path, self.min_free_mb)
@@ -392,6 +422,18 @@ def _config(layout: Layout) -> qe.EdgeConfig:
     )
 
 
+def _write_layout(path: Path, layout: Layout) -> None:
+    # The record also lists the payload indexes, so a store made before one existed is known.
+    _write_json(path, {**layout.to_dict(), "payload_indexes": list(INDEXED_FIELDS)})
+
+
+def _read_indexes(path: Path) -> list[str]:
+    try:
+        return list(json.loads(path.read_text()).get("payload_indexes", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def _read_layout(path: Path) -> Layout:
     try:
         return Layout.from_dict(json.loads(path.read_text()))
@@ -505,6 +547,10 @@ def _filter(filter: Filter | None) -> qe.Filter | None:
         return None
     # Any: the engine's lists are invariant unions of every condition kind
     must: list[Any] = [_condition(key, value) for key, value in filter.must.items()]
+    allowed = filter.access_condition()
+    if allowed is not None:
+        # Its own condition, ANDed with the caller's: nothing in `must` can replace it.
+        must.append(qe.FieldCondition(GROUPS_FIELD, match=qe.MatchAny(list(allowed))))
     must_not: list[Any] = [_condition(key, value) for key, value in filter.must_not.items()]
     return qe.Filter(must=must or None, must_not=must_not or None)
 

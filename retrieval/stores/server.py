@@ -17,6 +17,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from retrieval.access import GROUPS_FIELD, PUBLIC, stored_groups
 from retrieval.errors import LayoutMismatchError, StoreUnavailableError
 from retrieval.plan import Stage, render, stored_vectors
 from retrieval.schema import (
@@ -123,6 +124,7 @@ class ServerStore:
         with self._calls():
             if client.collection_exists(collection):
                 self._check_layout()
+                self._ensure_groups()
             else:
                 self._create()
 
@@ -243,6 +245,29 @@ class ServerStore:
         if not self._local:  # local mode keeps no payload indexes: nothing to add
             self._ensure_integer_indexes(set(info.payload_schema or {}))
 
+    def _ensure_groups(self) -> None:
+        """Bring a collection from before access groups up to date: index `groups` and mark
+        every point without it PUBLIC (what it was: visible to everyone). Payload only."""
+        info = self.client.get_collection(self.collection)
+        if GROUPS_FIELD in (info.payload_schema or {}):
+            return
+        with self._quiet_local():
+            self.client.create_payload_index(
+                self.collection, GROUPS_FIELD, models.PayloadSchemaType.KEYWORD, wait=True
+            )
+            self.client.set_payload(
+                self.collection,
+                payload={GROUPS_FIELD: [PUBLIC]},
+                points=models.FilterSelector(
+                    filter=models.Filter(
+                        must=[
+                            models.IsEmptyCondition(is_empty=models.PayloadField(key=GROUPS_FIELD))
+                        ]
+                    )
+                ),
+                wait=True,
+            )
+
     # --- writes -----------------------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[ChunkVectors]) -> None:
         if len(chunks) != len(vectors):
@@ -292,6 +317,19 @@ class ServerStore:
             flt = _filter(filter)
             assert flt is not None  # non-empty, checked above
             self.client.set_payload(self.collection, payload=dict(values), points=flt, wait=True)
+
+    def set_groups(self, filter: Filter, groups: Sequence[str]) -> None:
+        if not filter:
+            raise ValueError(
+                "set_groups() needs a non-empty filter; refusing to change every point."
+            )
+        with self._calls():
+            self.client.set_payload(
+                self.collection,
+                payload={GROUPS_FIELD: stored_groups(groups)},
+                points=models.FilterSelector(filter=_required(_filter(filter))),
+                wait=True,
+            )
 
     def optimize(self) -> None:
         """Nothing to do: the server builds its indexes in the background."""
@@ -348,18 +386,6 @@ class ServerStore:
             if offset is None:
                 return
 
-    def scroll_points(
-        self, limit: int, offset: str | None = None
-    ) -> tuple[list[StoredPoint], str | None]:
-        with self._calls():
-            records, next_offset = self.client.scroll(
-                self.collection, limit=limit, offset=offset, with_payload=True, with_vectors=True
-            )
-        points = [
-            StoredPoint(str(r.id), dict(r.payload or {}), _stored(r.vector or {})) for r in records
-        ]
-        return points, None if next_offset is None else str(next_offset)
-
     def facet(self, field: str, filter: Filter | None = None) -> dict[str, int]:
         limit = _FACET_PAGE
         while True:
@@ -372,6 +398,18 @@ class ServerStore:
                 # a deleted value can linger in the index with a count of 0
                 return {str(hit.value): int(hit.count) for hit in hits if hit.count > 0}
             limit *= 4
+
+    def scroll_points(
+        self, limit: int, offset: str | None = None
+    ) -> tuple[list[StoredPoint], str | None]:
+        with self._calls():
+            records, next_offset = self.client.scroll(
+                self.collection, limit=limit, offset=offset, with_payload=True, with_vectors=True
+            )
+        points = [
+            StoredPoint(str(r.id), dict(r.payload or {}), _stored(r.vector or {})) for r in records
+        ]
+        return points, None if next_offset is None else str(next_offset)
 
     def describe(self) -> str:
         if self._local:
@@ -494,6 +532,12 @@ def _filter(filter: Filter | None) -> models.Filter | None:
         return None
     # Any: the engine's lists are invariant unions of every condition kind
     must: list[Any] = [_condition(key, value) for key, value in filter.must.items()]
+    allowed = filter.access_condition()
+    if allowed is not None:
+        # Its own condition, ANDed with the caller's: nothing in `must` can replace it.
+        must.append(
+            models.FieldCondition(key=GROUPS_FIELD, match=models.MatchAny(any=list(allowed)))
+        )
     must_not: list[Any] = [_condition(key, value) for key, value in filter.must_not.items()]
     return models.Filter(must=must or None, must_not=must_not or None)
 

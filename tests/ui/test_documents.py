@@ -48,7 +48,9 @@ class TestLibrary:
         table = at.dataframe[0].value
         assert list(table.columns) == [
             "source", "title", "chunks", "pages", "size", "ingested (UTC)", "content hash",
+            "groups",
         ]  # fmt: skip
+        assert set(table["groups"]) == {"everyone"}
         assert len(table) == 8
         pdf = table[table["source"].str.endswith("lighthouse_history.pdf")].iloc[0]
         assert pdf["pages"] >= 1 and pdf["size"].endswith("KB")

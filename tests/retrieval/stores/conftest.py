@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
+from retrieval.access import stored_groups, visible
 from retrieval.errors import RetrievalError
 from retrieval.modes import MODES
 from retrieval.schema import Layout
@@ -49,10 +50,12 @@ class Corpus:
         return np.array([c.id for c in self.chunks])
 
     def mask(self, filter: Filter | None) -> np.ndarray:
-        """Which points a filter keeps (only `source` filters are used in these tests)."""
+        """Which points a filter keeps (`source` filters and access groups in these tests)."""
         keep = np.ones(len(self.chunks), dtype=bool)
         if not filter:
             return keep
+        if filter.groups is not None:  # the access rule, as retrieval/access.py states it
+            keep &= np.array([visible(stored_groups(c.groups), filter.groups) for c in self.chunks])
         for key, value in filter.must.items():
             values = value if isinstance(value, list) else [value]
             keep &= np.array([getattr(c, key) in values for c in self.chunks])

@@ -1,0 +1,82 @@
+"""The library in the sidebar: what the user may see (read-only), and for admins the controls
+to change who may see a document, delete it, and read the audit log.
+
+Every list comes from the engine with the user's access applied in the store's query; every
+change goes through the engine, which checks the user is an admin and writes the audit log.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assistant.identity import User
+from retrieval.errors import MsragError
+from ui import markup
+from ui.engine import Engine
+
+
+def library_panel(engine: Engine, user: User) -> None:
+    docs = engine.library(user)
+    with st.expander(f"Library ({len(docs)} documents)", icon=":material/library_books:"):
+        for doc in docs:
+            who = ", ".join(doc.groups) or "everyone"
+            st.markdown(
+                f"**{markup.escape_markdown(doc.title)}**  \n"
+                f"{markup.escape_markdown(doc.source)} — {doc.chunks} chunks — {who}"
+            )
+        if not docs:
+            st.caption("No documents you may see yet.")
+        if user.admin and docs:
+            _admin_controls(engine, user, [d.source for d in docs])
+
+
+def _admin_controls(engine: Engine, user: User, sources: list[str]) -> None:
+    st.divider()
+    source = st.selectbox("Document", sources, key="library-source")
+    groups = st.text_input("Groups (comma-separated)", key="library-groups", placeholder="hr")
+    col1, col2, col3 = st.columns(3)
+    try:
+        if col1.button("Grant", key="library-grant", disabled=not groups):
+            now = engine.change_groups(user, source, groups, grant=True)
+            st.session_state["library-note"] = f"{source}: {', '.join(now) or 'everyone'}"
+            st.rerun()
+        if col2.button("Revoke", key="library-revoke", disabled=not groups):
+            now = engine.change_groups(user, source, groups, grant=False)
+            st.session_state["library-note"] = f"{source}: {', '.join(now) or 'everyone'}"
+            st.rerun()
+        if col3.button("Delete", key="library-delete", type="secondary"):
+            engine.delete_document(user, source)
+            st.session_state["library-note"] = f"{source}: deleted"
+            st.rerun()
+    except MsragError as exc:
+        st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+    note = st.session_state.get("library-note")
+    if note:
+        st.caption(markup.escape_markdown(note))
+
+
+def audit_panel(engine: Engine, user: User) -> None:
+    """Admins: the newest audit entries (who asked what, what came back, library changes)."""
+    if not user.admin:
+        return
+    with st.expander("Audit log", icon=":material/policy:"):
+        try:
+            entries = engine.audit.entries(limit=100)
+        except MsragError as exc:
+            st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+            return
+        rows = [
+            {
+                "time (UTC)": e.at,
+                "user": e.user,
+                "action": e.action,
+                "detail": e.detail,
+                "documents": ", ".join(e.doc_ids),
+                "groups": ", ".join(e.groups),
+            }
+            for e in entries
+        ]
+        if rows:
+            st.table(rows)  # plain HTML: readable, copyable, and searchable with Ctrl-F
+        else:
+            st.caption("Nothing recorded yet.")
