@@ -87,7 +87,7 @@ class StaticRetriever:
         self.passages = passages
         self.query_tokens = query_tokens
         self.queries: list[str] = []
-        self.relevance: list[bool] = []  # whether each search asked for stored-vector MaxSim
+        self.maxsim_asked: list[bool] = []  # whether each search asked for stored-vector MaxSim
 
     def search(
         self,
@@ -99,7 +99,7 @@ class StaticRetriever:
         relevance: bool = False,
     ) -> Retrieval:
         self.queries.append(query)
-        self.relevance.append(relevance)
+        self.maxsim_asked.append(relevance)
         passages = self.passages[: top_k or len(self.passages)]
         result = Retrieval(
             query,

@@ -146,7 +146,7 @@ class TestRefusal:
     def test_modes_without_an_absolute_score_only_refuse_when_empty(self, llm_server, tmp_path):
         assistant, retriever = make(llm_server.url, tmp_path, passages=make_passages(0.03))
         assert not assistant.ask("When was Ada born?", mode="hybrid").refused
-        assert retriever.relevance == [False]
+        assert retriever.maxsim_asked == [False]
 
     @pytest.mark.parametrize("mode", ["hybrid+colbert+rrf", "hybrid+colbert+dbsf"])
     def test_fused_modes_refuse_on_the_passages_stored_maxsim(self, llm_server, tmp_path, mode):
@@ -159,7 +159,7 @@ class TestRefusal:
         answer = assistant.ask("What is the capital of Peru?", mode=mode)
         assert answer.refused and answer.top_score == pytest.approx(0.41)
         assert answer.threshold == DEFAULT_THRESHOLDS[mode] == DEFAULT_THRESHOLDS["hybrid+colbert"]
-        assert retriever.relevance == [True] and llm_server.chat_requests == []
+        assert retriever.maxsim_asked == [True] and llm_server.chat_requests == []
 
         weak[3].maxsim_per_token = 0.62  # one relevant passage among those sent
         answer = make(llm_server.url, tmp_path, passages=weak)[0].ask("Capital?", mode=mode)
