@@ -10,7 +10,7 @@ vectors, so both adapters store identical values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -101,7 +101,9 @@ def visible(filter: Filter | None) -> Filter:
     base = filter or Filter()
     if base.must_not.get("state") == PENDING:
         return base
-    return Filter(must=dict(base.must), must_not={**base.must_not, "state": PENDING})
+    # replace(), not a new Filter: every other part of the filter (the caller's access groups
+    # above all) must survive untouched
+    return replace(base, must_not={**base.must_not, "state": PENDING})
 
 
 class _Stages:
