@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
+from retrieval.access import PUBLIC
 from retrieval.encoders import Encoders
 from retrieval.ingest import ingest_chunks
 from retrieval.schema import layout_for
@@ -44,7 +46,7 @@ def reindex(settings: Settings, encoders: Encoders, *, progress: bool = True) ->
         finally:
             store.close()
     chunks = [
-        Chunk(**{k: v for k, v in json.loads(line).items() if k in _CHUNK_FIELDS})
+        _chunk_from(json.loads(line))
         for line in dump.read_text().splitlines()
         if line.strip()
     ]
@@ -57,3 +59,13 @@ def reindex(settings: Settings, encoders: Encoders, *, progress: bool = True) ->
         store.close()
     dump.unlink()
     return stats
+
+
+def _chunk_from(row: dict[str, Any]) -> Chunk:
+    """A dumped point back as the chunk ingest wrote. Its stored `groups` name the audience
+    (PUBLIC for everyone); a chunk names only real groups, so PUBLIC is dropped here and
+    `Chunk.payload()` stores it again for a chunk with no groups."""
+    values = {k: v for k, v in row.items() if k in _CHUNK_FIELDS}
+    if isinstance(values.get("groups"), list):
+        values["groups"] = [g for g in values["groups"] if g != PUBLIC]
+    return Chunk(**values)

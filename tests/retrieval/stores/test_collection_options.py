@@ -111,6 +111,7 @@ def test_cluster_options_from_settings_reach_create_collection(
         ("doc_id", "keyword"),
         ("file_hash", "keyword"),
         ("state", "keyword"),  # hides chunks of documents still being ingested
+        ("groups", "keyword"),  # the caller's access, filtered on at every stage
         ("chunk_index", "integer"),  # one row per document in the library (retrieval/library.py)
     ]
 
