@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -42,6 +43,22 @@ def _engine(key: str, _settings: Settings) -> Engine:
     return Engine.open(_settings)
 
 
+_engine_key: list[str] = []  # the key of the engine in the cache (at most one)
+_engine_key_lock = threading.Lock()
+
+
+def _engine_for(settings: Settings) -> Engine:
+    """The engine for these settings. When they changed, the old engine is released FIRST:
+    Streamlit evicts a `max_entries=1` entry only after computing the new one, and the new
+    engine cannot open a store folder whose lock the old one still holds."""
+    key = settings_key(settings)
+    with _engine_key_lock:
+        if _engine_key and _engine_key[0] != key:
+            _engine.clear()  # runs on_release: closes the old store, frees its lock
+        _engine_key[:] = [key]
+        return _engine(key, settings)
+
+
 def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
     """Settings and the shared engine, or why there is none (a sentence for the page)."""
     try:
@@ -56,7 +73,7 @@ def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
             (f"The configuration is invalid ({problems}): fix .env or the MSRAG_* variables."),
         )
     try:
-        return settings, _engine(settings_key(settings), settings), None
+        return settings, _engine_for(settings), None
     except MsragError as exc:
         return settings, None, str(exc)
     except Exception as exc:  # never a traceback on the page; the log keeps the details
