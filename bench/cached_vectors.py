@@ -4,18 +4,27 @@
 pickle per part) into `~/.cache/msrag/bench-vectors/<dataset>-<key>`. The memory and scale
 benchmarks read that cache and only *upsert*: the index-time options of the layout under test
 (pooling, datatype) are applied to the cached vectors exactly as the encoders apply them.
+
+Run as a script, it fills the collection `msrag eval` (and `bench.retrieval`, `bench.assistant`)
+uses for the dataset from that cache, so those share one store that nothing had to encode:
+
+    python -m bench.cached_vectors ../shared/data/scifact --offline [--data-dir .msrag]
 """
 
 from __future__ import annotations
 
+import argparse
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from bench.harness import add_model_options, settings_from
 from bench.optimizations import Replay, _unpack, cache_dir
 from retrieval.encoders import Encoders
-from retrieval.evaluate import BeirDataset, corpus_chunks, load_beir
+from retrieval.evaluate import BeirDataset, corpus_chunks, eval_settings, load_beir
 from retrieval.ingest import ingest_chunks
 from retrieval.schema import layout_for
 from retrieval.settings import Settings
@@ -91,3 +100,35 @@ def build_store(
         return stats
     finally:
         store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description="Fill the collection `msrag eval` uses for a BEIR dataset from the vector "
+        "cache of bench.optimizations (no encoding); skips what is already stored."
+    )
+    ap.add_argument("dataset", type=Path)
+    add_model_options(ap)
+    ap.add_argument("--data-dir", type=Path, default=None, help="where the collection lives")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = ap.parse_args()
+    console = Console()
+    settings = settings_from(args, **({"data_dir": args.data_dir} if args.data_dir else {}))
+    encoders = Encoders(settings)
+    cached = load_cached(args.dataset, settings, encoders, args.cache)
+    target = eval_settings(settings, cached.dataset, encoders)
+    store = open_store(target, layout_for(target, encoders))
+    try:
+        stored = {pid for pid, _ in store.scroll_payloads([])}
+    finally:
+        store.close()
+    missing = [c for c in cached.chunks if c.id not in stored]
+    console.print(f"{target.store_path}: {len(stored)} stored, {len(missing)} to upsert.")
+    if missing:
+        vectors = {c.text: cached.docs[c.doc_id] for c in missing}
+        stats = build_store(target, encoders, missing, vectors)
+        console.print(f"Upserted {len(missing)} chunks in {stats['seconds']:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()

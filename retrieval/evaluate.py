@@ -107,7 +107,8 @@ def corpus_chunks(dataset: BeirDataset) -> list[Chunk]:
 
 def eval_settings(settings: Settings, dataset: BeirDataset, encoders: Encoders) -> Settings:
     """Its own collection, named by data + layout, so a changed model or option never reuses it."""
-    layout = json.dumps(layout_for(settings, encoders).to_dict(), sort_keys=True)
+    # placement (RAM or disk) stored nothing different: the same collection serves both
+    layout = json.dumps(layout_for(settings, encoders).content().to_dict(), sort_keys=True)
     key = hashlib.sha256(f"{dataset.fingerprint}{layout}".encode()).hexdigest()[:10]
     return settings.model_copy(update={"collection": f"beir-{dataset.name}-{key}"})
 

@@ -119,6 +119,8 @@ class MultiStageRetriever(BaseRetriever):
         top_k: int = 5,
         prefetch_limit: int = 100,
         rrf_k: int = 2,
+        exact_dense: bool = False,
+        hnsw_ef: int = 256,
         filter: Filter | None = None,
         max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
         groups: Sequence[str] | None = None,
@@ -131,6 +133,8 @@ class MultiStageRetriever(BaseRetriever):
         self.top_k = _check_positive("top_k", top_k)
         self.prefetch_limit = _check_positive("prefetch_limit", prefetch_limit)
         self.rrf_k = _check_positive("rrf_k", rrf_k)
+        self.exact_dense = exact_dense
+        self.hnsw_ef = _check_positive("hnsw_ef", hnsw_ef)
         self.filter = filter
         self.max_query_chars = _check_positive("max_query_chars", max_query_chars)
         self.groups: tuple[str, ...] | None = None if groups is None else group_names(groups)
@@ -151,6 +155,8 @@ class MultiStageRetriever(BaseRetriever):
             top_k=self.top_k,
             prefetch_limit=self.prefetch_limit,
             rrf_k=self.rrf_k,
+            exact_dense=self.exact_dense,
+            hnsw_ef=self.hnsw_ef,
             filter=self.filter,
             max_query_chars=self.max_query_chars,
             groups=wanted,
@@ -177,6 +183,8 @@ class MultiStageRetriever(BaseRetriever):
             "top_k": settings.top_k,
             "prefetch_limit": settings.prefetch_limit,
             "rrf_k": settings.rrf_k,
+            "exact_dense": settings.dense_exact,
+            "hnsw_ef": settings.hnsw_ef,
             "max_query_chars": settings.max_question_chars,
         }
         options.update(kwargs)
@@ -232,6 +240,8 @@ class MultiStageRetriever(BaseRetriever):
             top_k=k,
             prefetch_limit=max(self.prefetch_limit, k),
             rrf_k=self.rrf_k,
+            exact_dense=self.exact_dense,
+            hnsw_ef=self.hnsw_ef,
             filter=_with_access(
                 call.filter if call.filter is not None else self.filter, self.groups
             ),

@@ -28,6 +28,9 @@ INDEXED_FIELDS: tuple[str, ...] = ("source", "doc_id", "file_hash", "state", "gr
 # without reading every point. Created on open when missing, so older stores gain it.
 INTEGER_INDEXED_FIELDS: tuple[str, ...] = ("chunk_index",)
 LAYOUT_VERSION = 1
+# Layout fields that place the stored vectors (RAM or disk) without changing any value; the
+# store keeps its own (check_compatible, content).
+PLACEMENT = ("colbert_on_disk",)
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,14 @@ class Layout:
             if getattr(self, f.name) != getattr(other, f.name)
         ]
 
-    def check_compatible(self, configured: Layout, where: str) -> None:
-        """Raise `LayoutMismatchError` naming each difference and the way out."""
-        diff = self.differences(configured)
+    def check_compatible(self, configured: Layout, where: str) -> Layout:
+        """The layout to serve this stored collection with; raises `LayoutMismatchError` naming
+        each difference that changes what is stored, and the way out.
+
+        Where the token vectors live (RAM or disk) changes no result, only memory: a store keeps
+        the placement it was built with, so a changed default never forces a re-index.
+        """
+        diff = [d for d in self.differences(configured) if d.split(":")[0] not in PLACEMENT]
         if diff:
             raise LayoutMismatchError(
                 f"The collection at {where} was built with a different configuration:\n  "
@@ -97,6 +105,11 @@ class Layout:
                 + "\nRe-index it with `msrag reindex` (re-encodes the stored text with the current "
                 "settings), or point MSRAG_DATA_DIR / MSRAG_COLLECTION at another collection."
             )
+        return replace(configured, colbert_on_disk=self.colbert_on_disk)
+
+    def content(self) -> Layout:
+        """This layout without its placement: what decides the stored values alone."""
+        return replace(self, colbert_on_disk=False)
 
 
 def layout_for(settings: Settings, encoders: Encoders) -> Layout:

@@ -142,9 +142,11 @@ class QueryPlan:
     rrf_k: int = 2
     filter: Filter | None = None
     with_vectors: bool = False  # return stored colbert vectors (for the alignment view)
-    # Single-vector prefetches (dense, MUVERA) by brute force; False walks the HNSW graph,
-    # which only pays off on large stores (README "Scale").
+    # Single-vector prefetches (dense, MUVERA) by brute force. False lets Qdrant choose: it
+    # still scans a segment under its full-scan threshold (~6,600 384-d vectors), and past it
+    # walks the HNSW graph with `hnsw_ef` candidates (README "Scale").
     exact_dense: bool = True
+    hnsw_ef: int | None = None
 
 
 @dataclass

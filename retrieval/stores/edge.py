@@ -107,7 +107,7 @@ class EdgeStore:
         layout_file = self.path / LAYOUT_FILE
         if layout_file.exists():
             stored = _read_layout(layout_file)
-            stored.check_compatible(layout, str(self.path))
+            self.layout = stored.check_compatible(layout, str(self.path))
             self._shard = _open(self.path, lambda: qe.EdgeShard.load(str(self.path)))
             self._check_integrity()
             self._ensure_groups(layout_file)
@@ -524,10 +524,11 @@ def _scoring(stage: Stage) -> Any:
 
 
 def _params(stage: Stage) -> qe.SearchParams | None:
-    if not (stage.exact or stage.rescore):
+    if not (stage.exact or stage.rescore or stage.hnsw_ef):
         return None
     return qe.SearchParams(
         exact=stage.exact,
+        hnsw_ef=stage.hnsw_ef,
         quantization=qe.QuantizationSearchParams(rescore=True) if stage.rescore else None,
     )
 

@@ -239,7 +239,7 @@ class ServerStore:
                 "it was not created by msrag, or by a Qdrant server older than 1.16 (which drops "
                 "collection metadata). Set MSRAG_COLLECTION to another name, or upgrade Qdrant."
             )
-        Layout.from_dict(stored).check_compatible(
+        self.layout = Layout.from_dict(stored).check_compatible(
             self.layout, f"{self.url} (collection {self.collection!r})"
         )
         if not self._local:  # local mode keeps no payload indexes: nothing to add
@@ -502,10 +502,11 @@ def _query(stage: Stage) -> Any:
 
 
 def _params(stage: Stage) -> models.SearchParams | None:
-    if not (stage.exact or stage.rescore):
+    if not (stage.exact or stage.rescore or stage.hnsw_ef):
         return None
     return models.SearchParams(
         exact=stage.exact,
+        hnsw_ef=stage.hnsw_ef,
         quantization=models.QuantizationSearchParams(rescore=True) if stage.rescore else None,
     )
 

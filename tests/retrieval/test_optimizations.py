@@ -283,7 +283,6 @@ def _assert_same_ranking(
 MISMATCHES = {
     "colbert_datatype": {"colbert_datatype": "uint8"},
     "colbert_quantization": {"colbert_quantization": "int8"},
-    "colbert_on_disk": {"colbert_on_disk": True},
     "dense_quantization": {"dense_quantization": "int8"},
     "pool_factor": {"pool_factor": 2},
     "muvera_dim": {"muvera": True},
@@ -331,6 +330,23 @@ class TestIncompatibleConfiguration:
         # Refusing changed nothing: the original configuration still opens and finds the point.
         again = open_with(settings)
         assert again.count() == 1
+        [hit] = again.query(QueryPlan("hybrid+colbert", encoders.encode_query("snake plants")))
+        assert hit.text == texts[0]
+
+    @pytest.mark.parametrize("open_with", STORES, indirect=True)
+    @pytest.mark.parametrize("built_on_disk", [False, True])
+    def test_a_store_keeps_its_placement(
+        self, open_with, encoders: Encoders, settings: Settings, built_on_disk: bool
+    ) -> None:
+        # RAM or disk changes no stored value: a changed setting (or default) opens the store
+        # as it was built, and says so in the layout it serves with (what `status` reports).
+        built = settings.model_copy(update={"colbert_on_disk": built_on_disk})
+        store = open_with(built)
+        texts = ["Snake plants need water only every three weeks."]
+        store.upsert(_chunks(texts), encoders.encode_documents(texts))
+        store.close()
+        again = open_with(built.model_copy(update={"colbert_on_disk": not built_on_disk}))
+        assert again.layout.colbert_on_disk is built_on_disk
         [hit] = again.query(QueryPlan("hybrid+colbert", encoders.encode_query("snake plants")))
         assert hit.text == texts[0]
 
