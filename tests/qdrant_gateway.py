@@ -26,6 +26,7 @@ tests use a real server instead.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import re
 import signal
@@ -43,12 +44,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import to_jsonable_python
 from qdrant_client import QdrantClient
 from qdrant_client.http import models
 
 REPO = Path(__file__).resolve().parent.parent
 _INDEXES = "gateway-payload-indexes.json"  # what local mode does not keep: see `Engine`
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 class GatewayError(Exception):
@@ -64,7 +65,7 @@ class Engine:
 
     def __init__(self, path: Path) -> None:
         self.client = QdrantClient(path=str(path))
-        self._lock = threading.RLock()  # index bookkeeping nests calls
+        self._lock = threading.RLock()  # the index bookkeeping holds it around calls
         # Local mode keeps no payload indexes; a server lists the ones created in
         # `payload_schema`, which `ServerStore` reads on open. Kept beside the data so a
         # restarted gateway lists them too.
@@ -78,8 +79,7 @@ class Engine:
             return fn(self.client)
 
     def _save_indexes(self) -> None:
-        with self._lock:
-            self._indexes_file.write_text(json.dumps(self._indexes))
+        self._indexes_file.write_text(json.dumps(self._indexes))
 
     # --- collections --------------------------------------------------------------------------
     def exists(self, name: str) -> models.CollectionExistence:
@@ -106,21 +106,25 @@ class Engine:
                 metadata=body.metadata,
             )
 
-        self._indexes.pop(name, None)
-        self._save_indexes()
-        return bool(self.call(create))
+        with self._lock:
+            created = bool(self.call(create))
+            self._indexes.pop(name, None)
+            self._save_indexes()
+        return created
 
     def drop(self, name: str) -> bool:
-        self._indexes.pop(name, None)
-        self._save_indexes()
-        return bool(self.call(lambda c: c.delete_collection(name)))
+        with self._lock:
+            self._indexes.pop(name, None)
+            self._save_indexes()
+            return bool(self.call(lambda c: c.delete_collection(name)))
 
     def create_index(self, name: str, body: models.CreateFieldIndex) -> models.UpdateResult:
         self._require(name)
         schema = body.field_schema
         kind = schema if isinstance(schema, str) else getattr(schema, "type", "keyword")
-        self._indexes.setdefault(name, {})[body.field_name] = str(getattr(kind, "value", kind))
-        self._save_indexes()
+        with self._lock:
+            self._indexes.setdefault(name, {})[body.field_name] = str(getattr(kind, "value", kind))
+            self._save_indexes()
         return _completed()
 
     def _require(self, name: str) -> None:
@@ -237,7 +241,7 @@ def _jsonable(value: Any) -> Any:
             return obj.tolist()
         raise TypeError(f"cannot send {type(obj).__name__}")
 
-    return to_jsonable_python(value, fallback=fallback, exclude_none=False)
+    return _ANY.dump_python(value, mode="json", fallback=fallback)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -272,8 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(401, "Must provide an API key or an Authorization bearer token", started)
             return
         if path == "/":
+            # the client's version check on connect: the protocol is this client's own
             title = {"title": "qdrant - vector search engine (msrag test gateway)"}
-            self._send(200, json.dumps({**title, "version": "gateway"}).encode())
+            version = {"version": importlib.metadata.version("qdrant-client")}
+            self._send(200, json.dumps({**title, **version}).encode())
             return
         for method, pattern, body_type, call in ROUTES:
             match = pattern.fullmatch(path)
@@ -320,7 +326,8 @@ def serve(port: int, path: Path, api_key: str | None = None, host: str = "127.0.
     # Local mode warns that it ignores search params, quantization and on-disk options: the
     # server's business, not the protocol's.
     warnings.simplefilter("ignore", UserWarning)
-    handler = type("Handler", (_Handler,), {"engine": Engine(path), "api_key": api_key})
+    engine = Engine(path)
+    handler = type("Handler", (_Handler,), {"engine": engine, "api_key": api_key})
     ThreadingHTTPServer.allow_reuse_address = True  # restart on the same port at once
     server = ThreadingHTTPServer((host, port), handler)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
@@ -328,7 +335,7 @@ def serve(port: int, path: Path, api_key: str | None = None, host: str = "127.0.
         server.serve_forever()
     finally:
         server.server_close()
-        handler.engine.client.close()
+        engine.client.close()
 
 
 def free_port() -> int:

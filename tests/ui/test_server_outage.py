@@ -126,7 +126,7 @@ def _assert_answered(reply: Any, expected: str) -> None:
 def _assert_one_sentence(page: Any, reply: Any, gateway: Gateway) -> str:
     """The reply is one plain sentence about the server; nothing else leaks onto the page."""
     error = reply.get_by_test_id("stAlertContentError")
-    said = error.get_by_test_id("stMarkdownContainer").inner_text().strip()  # not the icon
+    said: str = error.get_by_test_id("stMarkdownContainer").inner_text().strip()  # not the icon
     assert said.startswith(f"Qdrant at {gateway.url} is unreachable"), said
     assert "unset QDRANT_URL to use the embedded store" in said and "\n" not in said
     assert said.count(". ") == 0 and said.endswith(".")  # one sentence
