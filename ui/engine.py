@@ -143,13 +143,13 @@ class Engine:
         return tuple(align(self.encoders, query, passage_text))
 
     @classmethod
-    def open(cls, settings: Settings) -> Engine:
-        """Load the encoders and open the configured store.
+    def open(cls, settings: Settings, encoders: Encoders | None = None) -> Engine:
+        """Load the encoders (unless given) and open the configured store.
 
         Raises `ModelUnavailableError`, `StoreLockedError`, `StoreUnavailableError` or
         `LayoutMismatchError` (all `RetrievalError`s with a message a user can act on).
         """
-        encoders = Encoders(settings)
+        encoders = encoders or Encoders(settings)
         store = open_store(settings, layout_for(settings, encoders))
         return cls(settings, encoders, SerializedStore(store))  # type: ignore[arg-type]
 

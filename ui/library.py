@@ -16,7 +16,11 @@ from ui.engine import Engine
 
 
 def library_panel(engine: Engine, user: User) -> None:
-    docs = engine.library(user)
+    try:
+        docs = engine.library(user)
+    except MsragError:  # the server went away: the store panel and the chat say why, once
+        st.caption(":material/library_books: The library cannot be listed right now.")
+        return
     with st.expander(f"Library ({len(docs)} documents)", icon=":material/library_books:"):
         for doc in docs:
             who = ", ".join(doc.groups) or "everyone"

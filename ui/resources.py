@@ -18,6 +18,7 @@ import streamlit as st
 from pydantic import SecretStr, ValidationError
 
 from assistant.conversations import ConversationStore, HistoryError
+from retrieval.encoders import Encoders
 from retrieval.errors import MsragError
 from retrieval.settings import Settings
 from ui.engine import Engine
@@ -40,7 +41,14 @@ def settings_key(settings: Settings) -> str:
     on_release=lambda engine: engine.close(),
 )
 def _engine(key: str, _settings: Settings) -> Engine:
-    return Engine.open(_settings)
+    return Engine.open(_settings, _encoders(key, _settings))
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _encoders(key: str, _settings: Settings) -> Encoders:
+    # Cached apart from the engine: while the store cannot be opened (a Qdrant server that is
+    # away) every page run tries the store again, and need not load the models again too.
+    return Encoders(_settings)
 
 
 _engine_key: list[str] = []  # the key of the engine in the cache (at most one)
@@ -55,6 +63,7 @@ def _engine_for(settings: Settings) -> Engine:
     with _engine_key_lock:
         if _engine_key and _engine_key[0] != key:
             _engine.clear()  # runs on_release: closes the old store, frees its lock
+            _encoders.clear()  # not two sets of models in memory at once
         _engine_key[:] = [key]
         return _engine(key, settings)
 

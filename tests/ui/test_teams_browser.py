@@ -11,12 +11,7 @@ library; Alice (admin) sees every document, the upload panel and the audit log.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,8 +26,8 @@ from tests.assistant.conftest import SECRET
 from tests.assistant.test_access_leaks import MARKERS, write_library
 from tests.conftest import make_settings, shipped_layout
 from tests.llm_server import Reply, ScriptedLLM
-from tests.ui.conftest import APP, page_env
-from tests.ui.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, _free_port, _wait_idle
+from tests.ui.conftest import page_env
+from tests.ui.page_server import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, serve_page, wait_idle
 
 pytestmark = pytest.mark.browser
 HEADER = "X-Forwarded-Email"
@@ -72,16 +67,9 @@ def server(
         store.close()
     groups = tmp_path / "groups.yaml"
     groups.write_text(f'{ALICE}: [admins]\n"*@hr.example.com": [hr]\n')
-    port = _free_port()
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MSRAG_", "OPENAI_", "QDRANT_"))
-    }
-    env.update(page_env(offline_model_dirs, data))
+    env = page_env(offline_model_dirs, data)
     env.update(
         {
-            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
             "MSRAG_AUTH": "header",
             "MSRAG_GROUPS_FILE": str(groups),
             "OPENAI_BASE_URL": llm.url,
@@ -89,37 +77,8 @@ def server(
             "MSRAG_LLM_MODEL": "test-model",
         }
     )
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-             "--client.toolbarMode", "viewer"],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.read().decode() == "ok":
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not start:\n{log_path.read_text()}")
-                time.sleep(0.3)
-            yield url
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    assert "Traceback" not in log_path.read_text(), log_path.read_text()
+    with serve_page(env, tmp_path) as served:
+        yield served.url
 
 
 def _page(browser, url: str, user: str | None):  # noqa: ANN001, ANN202 - playwright objects
@@ -135,11 +94,11 @@ def _page(browser, url: str, user: str | None):  # noqa: ANN001, ANN202 - playwr
 def _ask(page, question: str) -> None:  # noqa: ANN001
     box = page.get_by_test_id("stChatInputTextArea")
     box.wait_for(timeout=90_000)
-    _wait_idle(page)
+    wait_idle(page)
     box.fill(question)
     box.press("Enter")
     page.locator(".msrag-source-head").first.wait_for(timeout=60_000)
-    _wait_idle(page)
+    wait_idle(page)
 
 
 def _open_library(page) -> str:  # noqa: ANN001
@@ -168,7 +127,7 @@ def test_two_users_see_their_own_library_and_history(
             # no header: the sign-in page, and nothing else
             nobody = _page(browser, server, None)
             nobody.get_by_text("Sign-in required").wait_for(timeout=90_000)
-            _wait_idle(nobody)
+            wait_idle(nobody)
             assert nobody.get_by_test_id("stChatInputTextArea").count() == 0
             assert nobody.get_by_test_id("stSidebar").count() == 0
             text = nobody.locator("body").inner_text()
@@ -187,7 +146,7 @@ def test_two_users_see_their_own_library_and_history(
                 # the alignment view of the first source, then everything the page shows
                 page.get_by_text("Why this passage").first.click()
                 page.locator(".msrag-heat").first.wait_for(timeout=30_000)
-                _wait_idle(page)
+                wait_idle(page)
                 libraries[user] = _open_library(page)
                 assert user in libraries[user]
                 body = page.locator("body").inner_text()
@@ -197,7 +156,7 @@ def test_two_users_see_their_own_library_and_history(
             # the Documents page is read-only for them, and lists only what they may see
             dave.goto(server + "/documents")
             dave.get_by_text("Open a document").wait_for(timeout=60_000)
-            _wait_idle(dave)
+            wait_idle(dave)
             page_text = dave.locator("body").inner_text()
             assert "1 of 1 documents" in page_text, page_text[:500]
             assert "Add documents" not in page_text and "Audit log" not in page_text
@@ -218,13 +177,13 @@ def test_two_users_see_their_own_library_and_history(
             # the admin sees every document, the upload panel and both users' questions
             alice = _page(browser, server, ALICE)
             alice.get_by_test_id("stChatInputTextArea").wait_for(timeout=90_000)
-            _wait_idle(alice)
+            wait_idle(alice)
             library = _open_library(alice)
             assert "Library (3 documents)" in library and "Admin" in library
             # the Documents page: every document, the upload panel, the audit log
             alice.goto(server + "/documents")
             alice.get_by_text("Audit log").wait_for(timeout=60_000)
-            _wait_idle(alice)
+            wait_idle(alice)
             assert "Add documents" in alice.locator("body").inner_text()
             alice.get_by_text("Audit log").click()
             alice.get_by_text(DAVE_Q).first.wait_for(timeout=10_000)
