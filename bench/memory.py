@@ -5,11 +5,12 @@
   current defaults (token-sorted batches under `MSRAG_ENCODE_MAX_TOKENS`, arena off), plus the
   two mixed configurations, so each lever's share shows. The sample holds the corpus's 32
   longest documents (the batch that sets the peak) and a seeded random rest.
-- **serving**: one process opens a SciFact-sized collection (5,183 points, default layout,
-  built once by `bench.scale` from the cached real vectors of `bench.optimizations` — replicated
-  with noise where the cache holds fewer documents; no encoding) with the real encoders and
-  answers 100 SciFact test questions (`hybrid+colbert`, top 5, real query encoding), arena on
-  and off.
+- **serving**: one process opens a SciFact-sized collection (5,183 points, built once by
+  `bench.scale` from the cached real vectors of `bench.optimizations`; no encoding) with the real
+  encoders and answers 100 SciFact test questions as the assistant asks them (the default mode,
+  top 5, real query encoding, the refusal check's stored-MaxSim read-back), on the default
+  layout (token vectors on disk) and on the in-RAM layout that was the default before; arena on
+  and off on the default.
 
 Peak = the process's highest RSS (`ru_maxrss`); steady = RSS at the end. docs/s is measured in
 each child; children run one after another, so throughput ratios carry the machine's load.
@@ -46,6 +47,12 @@ from bench.harness import (
 console = Console(width=120)
 SERVING_STORE = Path.home() / ".cache" / "msrag" / "bench-stores"
 SCIFACT_SIZE = 5183  # SciFact's documents: the serving store has exactly as many points
+# serving configuration → (bench.scale layout of its store, onnxruntime arena)
+SERVING_CONFIGS = {
+    "default layout (token vectors on disk), arena on": ("default", "on"),
+    "default layout, arena off": ("default", "off"),
+    "token vectors in RAM (the default before), arena on": ("inram", "on"),
+}
 INGEST_CONFIGS = {
     # name: (batching, arena, token budget)
     "before: character batches of 32, arena on": ("before", True, 4096),
@@ -98,8 +105,10 @@ def child_serve(args: argparse.Namespace) -> dict[str, Any]:
     open_s = time.perf_counter() - start
     latencies = []
     for q in questions:
-        latencies.append(retriever.search(q, mode="hybrid+colbert", top_k=5).timings["total_ms"])
+        latencies.append(retriever.search(q, top_k=5, relevance=True).timings["total_ms"])
     result = {
+        "mode": retriever.mode,
+        "colbert_on_disk": retriever.store.layout.colbert_on_disk,
         "questions": len(questions),
         "points": retriever.store.count(),
         "open_s": open_s,
@@ -121,7 +130,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=96)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--questions", type=int, default=100)
-    ap.add_argument("--store", type=Path, default=SERVING_STORE / f"scale-{SCIFACT_SIZE}-default")
+    ap.add_argument("--store", type=Path, default=None, help="serve this store (one run)")
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--child", choices=["ingest", "serve"])
     ap.add_argument("--batching", choices=["before", "after"], default="after")
@@ -137,6 +146,8 @@ def main() -> None:
     common = [str(args.dataset), "--models-dir", str(args.models_dir)]
     common += ["--offline"] if args.offline else []
     report: dict[str, Any] = {"dataset": args.dataset.name, "ingest": {}, "serving": {}}
+    if args.skip_ingest and args.output.exists():  # keep the ingest rows measured before
+        report["ingest"] = json.loads(args.output.read_text()).get("ingest", {})
     if not args.skip_ingest:
         for name, (batching, arena, budget) in INGEST_CONFIGS.items():
             console.print(f"ingest: {name}…")
@@ -151,28 +162,30 @@ def main() -> None:
                 env={"MSRAG_ENCODE_MAX_TOKENS": str(budget)},
             )
             console.print(f"  {report['ingest'][name]}")
-    if not (args.store / "msrag-layout.json").exists():
-        console.print(f"Building the serving store {args.store} from cached vectors…")
-        shutil.rmtree(args.store, ignore_errors=True)
-        report["serving_store_build"] = run_child(
-            "bench.scale",
-            *common,
-            f"--work={args.store.parent}",
-            f"--size={SCIFACT_SIZE}",
-            "--layout=default",
-            "--child=build",
-        )
-    for arena in ("on", "off"):
-        console.print(f"serving, arena {arena}…")
-        report["serving"][f"arena {arena}"] = run_child(
+    for name, (layout, arena) in SERVING_CONFIGS.items():
+        store = args.store or SERVING_STORE / f"scale-{SCIFACT_SIZE}-{layout}"
+        if not (store / "msrag-layout.json").exists():
+            console.print(f"Building the serving store {store} from cached vectors…")
+            shutil.rmtree(store, ignore_errors=True)
+            report.setdefault("serving_store_build", {})[layout] = run_child(
+                "bench.scale",
+                *common,
+                f"--work={store.parent}",
+                f"--size={SCIFACT_SIZE}",
+                f"--layout={layout}",
+                "--base-docs=5183",  # all of SciFact: the store IS SciFact
+                "--child=build",
+            )
+        console.print(f"serving: {name}…")
+        report["serving"][name] = run_child(
             "bench.memory",
             *common,
             "--child=serve",
             f"--arena={arena}",
-            f"--store={args.store}",
+            f"--store={store}",
             f"--questions={args.questions}",
         )
-        console.print(f"  {report['serving'][f'arena {arena}']}")
+        console.print(f"  {report['serving'][name]}")
 
     table = Table(title="Peak / steady RSS (MB), each in a fresh process")
     for col in ("process", "configuration", "peak", "steady", "throughput"):

@@ -56,7 +56,7 @@ from retrieval.stores import open_store
 from retrieval.types import Chunk, ChunkVectors, SparseVector
 
 console = Console()
-COLBERT_MODES = ("hybrid+colbert", "hybrid+colbert+rrf")
+COLBERT_MODES = ("hybrid+colbert", "hybrid+colbert+rrf", "hybrid+colbert+dbsf")
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "uint8": 1}
 _CACHE_PART = 256  # documents per cache file: an interrupted encoding resumes from the last part
 
@@ -81,6 +81,11 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("pool3", {"pool_factor": 3}),
     Variant("pool2-float16", {"pool_factor": 2, "colbert_datatype": "float16"}),
     Variant("pool3-float16", {"pool_factor": 3, "colbert_datatype": "float16"}),
+    # Issue 14's storage target: 25% of the default's token vectors (pool 3, float16) is pool 6
+    # in uint8 (1/6 × 1/4 of float32 against 1/3 × 1/2).
+    Variant("pool3-uint8", {"pool_factor": 3, "colbert_datatype": "uint8"}),
+    Variant("pool4-uint8", {"pool_factor": 4, "colbert_datatype": "uint8"}),
+    Variant("pool6-uint8", {"pool_factor": 6, "colbert_datatype": "uint8"}),
     Variant("muvera", {"muvera": True}, ("muvera+colbert",), {"muvera+colbert": "hybrid+colbert"}),
     Variant("colbert-ondisk", {"colbert_on_disk": True}),
     Variant(

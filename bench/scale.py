@@ -13,12 +13,14 @@ Above SciFact's size the stores are built from SciFact's **real** cached vectors
 
 Per (size, layout), in fresh processes: upsert time (per 10k chunks) and optimize time, disk,
 then a serving process that opens the store (time, RSS) and runs 100 SciFact test questions
-(`hybrid+colbert`, top 5; `muvera+colbert` on the MUVERA layout) — **search only**, query
-encoding excluded — p50/p95, peak and steady RSS; and the dense prefetch exact vs HNSW (p50 and
-HNSW's recall@100 against exact).
+(the default mode, top 5, with the product's dense search: Qdrant scans below its full-scan
+threshold and walks HNSW at `hnsw_ef` past it; `muvera+colbert` on the MUVERA layout) —
+**search only**, query encoding excluded — p50/p95, the same with the dense prefetch forced
+exact, peak and steady RSS; and the dense prefetch alone, exact vs HNSW (p50, and HNSW's
+recall@100 against exact at `hnsw_ef` and at the engine's default ef).
 
     python -m bench.scale /work/shared/data/scifact --offline
-    python -m bench.scale DATA --offline --sizes 200000 --layouts uint8,ondisk
+    python -m bench.scale DATA --offline --sizes 200000 --layouts default,uint8
 """
 
 from __future__ import annotations
@@ -53,16 +55,16 @@ from bench.harness import (
 console = Console(width=160)
 WORK = Path.home() / ".cache" / "msrag" / "bench-stores"
 LAYOUTS: dict[str, dict[str, Any]] = {
-    "default": {},  # float16, pool factor 3, token vectors in RAM
-    "ondisk": {"colbert_on_disk": True},
-    "uint8": {"colbert_datatype": "uint8"},
-    "uint8-ondisk": {"colbert_datatype": "uint8", "colbert_on_disk": True},
+    "default": {},  # float16, pool factor 3, token vectors on disk
+    "inram": {"colbert_on_disk": False},  # the default before: token vectors loaded at open
+    "uint8": {"colbert_datatype": "uint8"},  # on disk
+    "uint8-inram": {"colbert_datatype": "uint8", "colbert_on_disk": False},
     "muvera": {"muvera": True},
 }
 PLAN = {
-    5_000: ("default", "ondisk", "uint8", "muvera"),
-    50_000: ("default", "ondisk", "uint8", "muvera"),
-    200_000: ("uint8", "ondisk"),
+    5_000: ("default", "inram", "uint8", "muvera"),
+    50_000: ("default", "inram", "uint8"),
+    200_000: ("default", "uint8"),
 }
 
 
@@ -191,7 +193,7 @@ def child_serve(args: argparse.Namespace) -> dict[str, Any]:
     settings = _settings(args, args.layout, args.size)
     encoders = Encoders(settings)
     questions = read_questions(args.dataset, args.questions)
-    mode = "muvera+colbert" if settings.muvera else "hybrid+colbert"
+    mode = "muvera+colbert" if settings.muvera else settings.mode
     queries = [encoders.encode_query(q) for q in questions]
     before_open = rss_mb()
     start = time.perf_counter()
@@ -258,9 +260,7 @@ def main() -> None:
     ap.add_argument("--layouts", default=None, help="override the per-size plan")
     ap.add_argument("--questions", type=int, default=100)
     ap.add_argument("--noise", type=float, default=0.1)
-    ap.add_argument(
-        "--base-docs", type=int, default=1280, help="cached SciFact documents replicated"
-    )
+    ap.add_argument("--base-docs", type=int, default=None, help="cached documents replicated (all)")
     ap.add_argument("--work", type=Path, default=WORK)
     ap.add_argument("--keep", action="store_true", help="keep the stores (disk!)")
     ap.add_argument("--plot-only", action="store_true", help="redraw from --output's JSON")
@@ -283,7 +283,7 @@ def main() -> None:
     common = [str(args.dataset), "--models-dir", str(args.models_dir), f"--work={args.work}"]
     common += ["--offline"] if args.offline else []
     common += [f"--noise={args.noise}", f"--questions={args.questions}"]
-    common += [f"--base-docs={args.base_docs}"]
+    common += [f"--base-docs={args.base_docs}"] if args.base_docs else []
     report: dict[str, Any] = {"dataset": args.dataset.name, "noise": args.noise, "runs": {}}
     if args.output.exists():  # runs accumulate: sizes can be measured in separate invocations
         report["runs"] = json.loads(args.output.read_text()).get("runs", {})

@@ -16,7 +16,7 @@ from retrieval.access import group_names
 from retrieval.alignment import maxsim
 from retrieval.encoders import Encoders
 from retrieval.errors import EmptyQueryError, InvalidArgumentError, QueryTooLongError
-from retrieval.modes import mode_spec
+from retrieval.modes import DEFAULT_MODE, mode_spec
 from retrieval.plan import stored_form, unit_rows
 from retrieval.schema import layout_for
 from retrieval.settings import Settings
@@ -115,7 +115,7 @@ class MultiStageRetriever(BaseRetriever):
         store: Store,
         encoders: Encoders,
         *,
-        mode: str = "hybrid+colbert",
+        mode: str = DEFAULT_MODE,
         top_k: int = 5,
         prefetch_limit: int = 100,
         rrf_k: int = 2,

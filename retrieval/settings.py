@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from retrieval.modes import mode_spec
+from retrieval.modes import DEFAULT_MODE, mode_spec
 
 DEFAULT_DENSE_MODEL = "BAAI/bge-small-en-v1.5"
 DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
 
     # --- query ---------------------------------------------------------------------------------
-    mode: str = Field("hybrid+colbert", description="Retrieval mode (retrieval/modes.py).")
+    mode: str = Field(DEFAULT_MODE, description="Retrieval mode (retrieval/modes.py).")
     top_k: int = Field(5, ge=1, le=1000)
     prefetch_limit: int = Field(100, ge=1, le=10_000)
     rrf_k: int = Field(2, ge=1, description="RRF constant: 1/(k + rank). Qdrant's default is 2.")

@@ -121,6 +121,9 @@ def llm_settings(url: str | None, data_dir: Path, **overrides: Any) -> Settings:
         "llm_timeout": 2.0,
         "llm_max_retries": 2,
         "QDRANT_URL": None,
+        # The static passages carry MaxSim sums as scores, so the mode whose score that is; the
+        # default fused mode reads stored MaxSim instead (test_fused_modes_refuse_on_…).
+        "mode": "hybrid+colbert",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
