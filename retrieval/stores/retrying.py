@@ -6,6 +6,11 @@ so repeating one is safe. The wait is bounded: `retries` retries, `backoff_s` do
 `max_backoff_s`, each attempt bounded by the client's own timeout; then the last error goes up
 and `ServerStore` turns it into one sentence.
 
+Once a call has used up its retries the server counts as down: later calls try once, without
+waiting, until one succeeds. One page of the UI makes several store calls; without this each
+would wait the whole backoff again (10.9 s instead of 3.5 s measured in
+tests/ui/test_server_outage.py), and the first call that succeeds restores the retries.
+
     client = RetryingClient(QdrantClient(url="http://localhost:6333"), retries=3, backoff_s=0.5)
     client.collection_exists("msrag")  # up to 4 attempts over ~3.5 s of waiting
 """
@@ -42,6 +47,7 @@ class RetryingClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self._sleep = sleep
+        self.down = False  # a call used up its retries; no call has succeeded since
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
@@ -50,11 +56,17 @@ class RetryingClient:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             attempt = 0
+            retries = 0 if self.down else self.retries
             while True:
                 try:
-                    return attribute(*args, **kwargs)
+                    result = attribute(*args, **kwargs)
+                    self.down = False
+                    return result
                 except (ResponseHandlingException, UnexpectedResponse) as exc:
-                    if not _transient(exc) or attempt >= self.retries:
+                    if not _transient(exc):
+                        raise
+                    if attempt >= retries:
+                        self.down = True
                         raise
                     delay = min(self.backoff_s * 2**attempt, self.max_backoff_s)
                     log.warning(
@@ -62,7 +74,7 @@ class RetryingClient:
                         name,
                         exc,
                         attempt + 1,
-                        self.retries,
+                        retries,
                         delay,
                     )
                     self._sleep(delay)

@@ -123,3 +123,23 @@ def test_backoff_is_capped() -> None:
         with pytest.raises(ResponseHandlingException):  # the client's own, after the retries
             client.collection_exists("msrag")
     assert delays == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
+
+
+def test_once_down_calls_fail_fast_until_one_succeeds() -> None:
+    # A page makes several store calls: only the first waits the whole backoff.
+    delays: list[float] = []
+    with FlakyEndpoint(drop=5) as endpoint:
+        client = RetryingClient(
+            QdrantClient(url=endpoint.url, check_compatibility=False),
+            retries=3,
+            backoff_s=0.5,
+            sleep=delays.append,
+        )
+        with pytest.raises(ResponseHandlingException):
+            client.collection_exists("msrag")  # 4 connections dropped, backoff waited
+        assert delays == [0.5, 1.0, 2.0] and client.down
+        with pytest.raises(ResponseHandlingException):
+            client.collection_exists("msrag")  # the 5th: one attempt, no wait
+        assert endpoint.connections == 5 and delays == [0.5, 1.0, 2.0]
+        assert client.collection_exists("msrag") is True  # the server is back
+        assert not client.down  # so the next failure is retried with backoff again
