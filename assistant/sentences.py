@@ -13,6 +13,8 @@ import re
 _BOUNDARY = re.compile(
     r"""(?<=[.!?])["'”’)\]]*(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=["'“‘(\[]?[A-Z0-9])|\n\s*\n"""
 )
+# A Markdown ATX heading line, as `retrieval.loaders` recognises one (and writes for HTML).
+_HEADING_LINE = re.compile(r"^ {0,3}#{1,6}[ \t]+\S[^\n]*$", re.MULTILINE)
 # Abbreviations whose trailing period does not end a sentence.
 _ABBREVIATIONS = frozenset(
     {"e.g", "i.e", "et", "al", "etc", "vs", "cf", "fig", "figs", "eq", "no", "dr", "mr", "mrs"}
@@ -23,13 +25,31 @@ _ABBREVIATIONS = frozenset(
 def split_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets of each sentence in `text`, whitespace between them excluded.
 
+    A Markdown heading line (what the loaders make of HTML headings too) is one sentence of its
+    own, whatever it holds: "## 3.1. How do I join strings?" must not become "## 3.1." and a
+    question that reads like an answer.
+
     >>> t = "Ada was born in 1815. She died in 1852."
     >>> [t[a:b] for a, b in split_spans(t)]
     ['Ada was born in 1815.', 'She died in 1852.']
+    >>> t = "## 3.1. Join strings?\\nUse str.join(). It is fast."
+    >>> [t[a:b] for a, b in split_spans(t)]
+    ['## 3.1. Join strings?', 'Use str.join().', 'It is fast.']
     """
     spans: list[tuple[int, int]] = []
     start = 0
-    for m in _BOUNDARY.finditer(text):
+    for m in _HEADING_LINE.finditer(text):
+        spans.extend(_prose_spans(text, start, m.start()))
+        _append(spans, text, m.start(), m.end())
+        start = m.end()
+    spans.extend(_prose_spans(text, start, len(text)))
+    return spans
+
+
+def _prose_spans(text: str, begin: int, stop: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    start = begin
+    for m in _BOUNDARY.finditer(text, begin, stop):
         end = m.start()
         if _ends_with_abbreviation(text[start:end]):
             continue
@@ -41,7 +61,7 @@ def split_spans(text: str) -> list[tuple[int, int]]:
             keep = marker.end()
         _append(spans, text, start, end + keep)
         start = m.end()
-    _append(spans, text, start, len(text))
+    _append(spans, text, start, stop)
     return spans
 
 

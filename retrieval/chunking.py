@@ -22,7 +22,7 @@ from retrieval.types import Chunk
 
 ENCODING = "cl100k_base"
 # Bump when loading or chunking changes what a file turns into: stored versions then re-index.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2  # 2: HTML without page furniture, headings as "#" lines
 _CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/multistage-rag/chunk")
 
 

@@ -3,6 +3,10 @@
 Supported: `.txt`, `.md`, `.html`, `.pdf`. Anything else, and anything we cannot read as text
 (empty, binary, not UTF-8, encrypted or corrupt PDF, too large), raises an error whose `reason`
 says why, so ingest can report the file and carry on with the rest.
+
+HTML pages lose their furniture (navigation, sidebars, footers, tables of contents, heading
+permalinks) and keep their headings as Markdown `#` lines, so a page reads like a Markdown file
+to the chunker, the extractive answer and the user.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrieval.errors import RetrievalError
+
+if TYPE_CHECKING:
+    from bs4.element import Tag
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
@@ -258,6 +266,45 @@ _BLOCK_TAGS = frozenset(
 )
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 
+# Page furniture: what a site or a documentation generator (Sphinx, MkDocs, docutils) wraps
+# around the content. Indexed, a sidebar's or a table of contents' list of titles matches many
+# questions and crowds out the passages that answer them, and a permalink "¶" ends every heading.
+_FURNITURE_TAGS = frozenset({"nav", "footer"})
+_FURNITURE_ROLES = frozenset({"navigation", "search", "contentinfo"})
+_FURNITURE_CLASSES = frozenset(
+    {
+        "headerlink",  # Sphinx/MkDocs heading permalink "¶"
+        "sphinxsidebar",
+        "related",  # Sphinx's "previous | next | index" bars
+        "footer",
+        "toctree-wrapper",  # Sphinx's list of a section's pages
+        "indextable",  # Sphinx's general index (genindex)
+        "modindextable",
+    }
+)
+# the text of a permalink that lacks the class ("<a href='#x'>¶</a>")
+_PERMALINK_TEXT = frozenset({"¶", "#", "§", "🔗"})
+
+
+def _is_furniture(tag: Tag, name: str) -> bool:
+    from bs4.element import NavigableString
+
+    if name in _FURNITURE_TAGS:
+        return True
+    classes = set(tag.get("class") or ())
+    if classes & _FURNITURE_CLASSES or str(tag.get("role", "")).lower() in _FURNITURE_ROLES:
+        return True
+    if {"contents", "topic"} <= classes:  # docutils' local table of contents, before <nav>
+        return True
+    # the anchor's one direct string only: hostile pages nest anchors thousands deep
+    return (
+        name == "a"
+        and str(tag.get("href", "")).startswith("#")
+        and len(tag.contents) == 1
+        and isinstance(tag.contents[0], NavigableString)
+        and tag.contents[0].strip() in _PERMALINK_TEXT
+    )
+
 
 class _TextBuilder:
     """Visible text with paragraph breaks at block elements; records where headings start."""
@@ -267,6 +314,10 @@ class _TextBuilder:
         self.length = 0
         self.sections: list[Section] = []
         self.pending_break = False
+        # an open heading: its "## " marker, written before its first text (an empty heading
+        # leaves no trace), then where its text starts
+        self.heading_marker: str | None = None
+        self.heading_start: int | None = None
 
     def block_break(self) -> None:
         # Inline whitespace before a block boundary is an artefact of the markup, not text.
@@ -285,12 +336,31 @@ class _TextBuilder:
         return self.length == 0 or self.pending_break or self.parts[-1].endswith((" ", "\n"))
 
     def add(self, text: str) -> None:
-        if not text:
+        if not text or (self.heading_marker is not None and not text.strip()):
             return
         if self.pending_break:
             self._append("\n\n")
             self.pending_break = False
+        if self.heading_marker is not None:
+            # The section starts at the marker, as a Markdown heading's does at its "#".
+            self.sections.append(Section(char_start=self.length))
+            self._append(self.heading_marker)
+            self.heading_marker = None
+            self.heading_start = len(self.parts)
+            text = text.lstrip()
         self._append(text)
+
+    def open_heading(self, level: int) -> None:
+        self.heading_marker = "#" * level + " "
+        self.heading_start = None
+
+    def close_heading(self) -> None:
+        """Name the section the heading opened after its text as written (one line)."""
+        if self.heading_start is not None and self.sections:
+            heading = " ".join("".join(self.parts[self.heading_start :]).split())
+            self.sections[-1] = Section(char_start=self.sections[-1].char_start, heading=heading)
+        self.heading_marker = None
+        self.heading_start = None
 
     def _append(self, text: str) -> None:
         self.parts.append(text)
@@ -301,6 +371,7 @@ class _TextBuilder:
 
 
 _BLOCK_END = object()  # marks where a block element's children end in `_walk_html`'s stack
+_HEADING_END = object()  # marks where a heading's children end
 
 
 def _walk_html(root: object, out: _TextBuilder) -> None:
@@ -317,6 +388,9 @@ def _walk_html(root: object, out: _TextBuilder) -> None:
         if child is _BLOCK_END:
             out.block_break()
             continue
+        if child is _HEADING_END:
+            out.close_heading()
+            continue
         if isinstance(child, Comment):
             continue
         if isinstance(child, NavigableString):
@@ -331,18 +405,17 @@ def _walk_html(root: object, out: _TextBuilder) -> None:
         if not isinstance(child, Tag):
             continue
         name = child.name.lower()
-        if name in _DROPPED_TAGS:
+        if name in _DROPPED_TAGS or _is_furniture(child, name):
             continue
         block = name in _BLOCK_TAGS
         if block:
             out.block_break()
             stack.append((_BLOCK_END, preformatted))
-        if name in _HEADING_TAGS:
-            heading = " ".join(child.get_text(" ").split())
-            if heading:
-                # The heading's first character lands after the pending paragraph break.
-                start = out.length + (2 if out.pending_break else 0)
-                out.sections.append(Section(char_start=start, heading=heading))
+        if name in _HEADING_TAGS and not preformatted:
+            # "## Heading": the heading structure the extractive answer and chunker recognise
+            # in Markdown, instead of a bare line indistinguishable from a short sentence.
+            out.open_heading(int(name[1]))
+            stack.append((_HEADING_END, preformatted))
         inner = preformatted or name == "pre"
         stack.extend((c, inner) for c in reversed(list(child.children)))
 

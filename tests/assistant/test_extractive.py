@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.extractive import ExtractiveAnswerer
 from assistant.types import Source
+from retrieval.loaders import load
 
 
 def source(number: int, text: str, title: str = "Brewing Japanese green tea") -> Source:
@@ -25,7 +28,7 @@ def source(number: int, text: str, title: str = "Brewing Japanese green tea") ->
     )
 
 
-# what the HTML loader makes of <h2>Sencha</h2><p>…</p>: the heading is a line of its own
+# a heading as a bare line of its own (a PDF's; HTML headings are loaded as "## Sencha")
 TEA = (
     "Brewing Japanese green tea\n\nJapanese green teas are steamed.\n\nSencha\n\n"
     "Sencha is the most popular tea in Japan. Use water at 70 to 80 degrees Celsius.\n\n"
@@ -88,3 +91,37 @@ def test_a_last_line_without_a_full_stop_is_a_statement_not_a_heading() -> None:
     text = "# Quokkas\n\nThe quokka Percival lives on Rottnest"  # an upload, as a user typed it
     chosen = ExtractiveAnswerer().select("Where does Percival live?", [source(1, text, "Quokkas")])
     assert chosen == [(1, "The quokka Percival lives on Rottnest")]
+
+
+# A Sphinx FAQ page (markup written for this test): numbered headings that are questions.
+FAQ_PAGE = """<html><head><title>Programming FAQ</title></head><body><div class="body">
+<h1><span class="section-number">4. </span>Programming FAQ<a class="headerlink"
+  href="#faq">¶</a></h1>
+<h2><span class="section-number">4.1. </span>How do I join a list of strings?<a
+  class="headerlink" href="#join">¶</a></h2>
+<p>Call the join method of the separator string with the list as its argument.</p>
+<h2><span class="section-number">4.2. </span>How do I split a string into a list?<a
+  class="headerlink" href="#split">¶</a></h2>
+<p>Call the split method of the string, which breaks it at whitespace by default.</p>
+</div></body></html>"""
+
+
+def test_loaded_html_headings_are_never_quoted_even_when_they_are_questions(
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "programming.html"
+    page.write_text(FAQ_PAGE, encoding="utf-8")
+    text = load(page).text
+
+    def relevance(question: str, texts: list[str]) -> list[float]:
+        # the heading repeats the question word for word: the best match there could be
+        return [1.0 if "How do I join" in t else 0.5 for t in texts]
+
+    chosen = ExtractiveAnswerer().select(
+        "How do I join a list of strings?",
+        [source(1, text, title="Programming FAQ")],
+        relevance=relevance,
+    )
+    texts = [t for _, t in chosen]
+    assert texts[0] == "Call the join method of the separator string with the list as its argument."
+    assert not any("How do I" in t or t.startswith(("#", "4.")) for t in texts)

@@ -203,6 +203,8 @@ BOMBS = {
     ),
     "html nested 100,000 deep": lambda: b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000,
     "html unclosed 100,000 deep": lambda: b"<b><i>" * 50_000 + b"deep",
+    "html headings nested 50,000 deep": lambda: b"<h2>" * 50_000 + b"deep",
+    "html permalinks nested 50,000 deep": lambda: b'<a href="#x">' * 50_000 + "¶".encode(),
     "markdown quote nested 50,000 deep": lambda: b"> " * 50_000 + b"deep\n",
 }
 _BOMB_CHILD = """

@@ -131,18 +131,19 @@ class TestHtml:
         doc = load(write(tmp_path / "tea.html", self.PAGE))
         assert doc.title == "Tea guide"
         assert doc.text == (
-            "Green tea\n\nSencha is steamed, not roasted.\n\n"
+            "# Green tea\n\nSencha is steamed, not roasted.\n\n"
             "Payload: <script>alert(1)</script> <img src=x onerror=alert(1)>\n\n"
-            "Matcha\n\nWhisk it.\n\nDrink it."
+            "## Matcha\n\nWhisk it.\n\nDrink it."
         )
         for gone in ("secret", "dropped", "color", "enable js", "comment"):
             assert gone not in doc.text
 
     def test_headings_are_sections(self, tmp_path: Path) -> None:
         doc = load(write(tmp_path / "tea.html", self.PAGE))
-        assert [(doc.text[s.char_start : s.char_start + 6], s.heading) for s in doc.sections] == [
-            ("Green ", "Green tea"),
-            ("Matcha", "Matcha"),
+        # as in Markdown, a section starts at its heading's "#" line
+        assert [(doc.text[s.char_start : s.char_start + 8], s.heading) for s in doc.sections] == [
+            ("# Green ", "Green tea"),
+            ("## Match", "Matcha"),
         ]
         assert doc.locate(doc.text.index("Drink")) == (None, "Matcha")
 
@@ -153,6 +154,97 @@ class TestHtml:
     def test_preformatted_text_keeps_its_spacing(self, tmp_path: Path) -> None:
         doc = load(write(tmp_path / "p.html", "<p>Code:</p><pre>a   b\n  c</pre>"))
         assert doc.text == "Code:\n\na   b\n  c"
+
+    def test_empty_headings_leave_no_marker(self, tmp_path: Path) -> None:
+        page = "<h2> </h2><h3><a class='headerlink' href='#x'>¶</a></h3><p>Body.</p>"
+        doc = load(write(tmp_path / "e.html", page))
+        assert doc.text == "Body."
+        assert doc.sections == ()
+
+
+class TestSphinxPage:
+    """A page laid out as Sphinx 5 lays out the Python docs (markup written for this test)."""
+
+    PAGE = """<!DOCTYPE html><html><head><title>3. Strings — Demo 1.0 documentation</title>
+    </head><body>
+    <div class="mobile-nav"><nav class="nav-content" role="navigation">
+      <a href="../index.html">Demo</a><div class="search" role="search">Go</div></nav></div>
+    <div class="related" role="navigation" aria-label="related navigation"><h3>Navigation</h3>
+      <ul><li><a href="../genindex.html">index</a></li><li><a href="next.html">next</a> |</li>
+      </ul></div>
+    <div class="document"><div class="documentwrapper"><div class="bodywrapper">
+    <div class="body" role="main">
+    <section id="strings">
+    <h1><span class="section-number">3. </span>Strings<a class="headerlink" href="#strings"
+      title="Permalink to this heading">¶</a></h1>
+    <nav class="contents" id="contents"><p class="topic-title">Contents</p>
+      <ul><li><a href="#how-do-i-join-strings">How do I join strings?</a></li></ul></nav>
+    <div class="contents local topic" id="old-contents"><ul><li>
+      <a href="#slicing">How do I slice strings?</a></li></ul></div>
+    <p>Strings are sequences of characters.</p>
+    <div class="toctree-wrapper compound"><ul><li class="toctree-l1">
+      <a href="formatting.html">3.9. Formatting strings quickly</a></li></ul></div>
+    <section id="how-do-i-join-strings">
+    <h2><span class="section-number">3.1. </span>How do I join strings?<a class="headerlink"
+      href="#how-do-i-join-strings" title="Permalink to this heading">¶</a></h2>
+    <p>Use <code class="docutils literal"><span class="pre">str.join()</span></code>.</p>
+    <dl class="py method"><dt class="sig sig-object py" id="str.join">
+      <span class="sig-name descname">str.join</span>(<em>iterable</em>)<a class="headerlink"
+      href="#str.join" title="Permalink to this definition">¶</a></dt>
+      <dd><p>Return a string which is the concatenation of the strings.</p></dd></dl>
+    <p>See <a href="#slicing">slicing</a> and the footnote<a href="#fn">#</a>.</p>
+    </section></section>
+    </div></div></div>
+    <div class="sphinxsidebar" role="navigation" aria-label="main navigation">
+      <h3><a href="../contents.html">Table of Contents</a></h3>
+      <ul><li><a href="#">3. Strings</a><ul><li><a href="#how-do-i-join-strings">3.1. How do I
+      join strings?</a></li></ul></li></ul>
+      <h4>Previous topic</h4><p><a href="numbers.html">2. Numbers</a></p>
+      <div role="note"><h3>This Page</h3><ul><li><a href="bugs.html">Report a Bug</a></li></ul>
+      </div></div>
+    <div class="clearer"></div></div>
+    <div class="footer">&copy; Copyright 2001-2026. Created using Sphinx 5.3.0.</div>
+    <footer><p>Page footer</p></footer>
+    </body></html>"""
+
+    def test_only_the_body_is_kept_with_headings_as_markdown_and_no_permalinks(
+        self, tmp_path: Path
+    ) -> None:
+        doc = load(write(tmp_path / "strings.html", self.PAGE))
+        assert doc.title == "3. Strings — Demo 1.0 documentation"
+        assert doc.text == (
+            "# 3. Strings\n\n"
+            "Strings are sequences of characters.\n\n"
+            "## 3.1. How do I join strings?\n\n"
+            "Use str.join().\n\n"
+            "str.join(iterable)\n\n"
+            "Return a string which is the concatenation of the strings.\n\n"
+            "See slicing and the footnote."
+        )
+        for furniture in (
+            "¶",
+            "Navigation",
+            "Table of Contents",
+            "Previous topic",
+            "Report a Bug",
+            "Copyright",
+            "Page footer",
+            "Contents",
+            "How do I slice",
+            "Formatting strings quickly",
+            "Go",
+        ):
+            assert furniture not in doc.text
+
+    def test_sections_are_named_by_the_heading_without_its_permalink(self, tmp_path: Path) -> None:
+        doc = load(write(tmp_path / "strings.html", self.PAGE))
+        assert [s.heading for s in doc.sections] == ["3. Strings", "3.1. How do I join strings?"]
+        for section in doc.sections:
+            assert doc.text[section.char_start :].lstrip("# ").startswith(section.heading)
+        assert doc.locate(doc.text.index("Return a string")) == (
+            None,
+            "3.1. How do I join strings?",
+        )
 
 
 class TestPdf:
