@@ -112,7 +112,7 @@ def main() -> None:
     chunks = retriever.store.count()
     disk = retriever.store.disk_bytes() or 0
     retriever.close()
-    report = {
+    report: dict[str, Any] = {
         "corpus": f"{args.docs} ({subset})",
         "pages": pages,
         "ingest": {
