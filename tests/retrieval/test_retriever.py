@@ -114,7 +114,13 @@ class TestArguments:
     def test_settings_are_the_defaults(self, settings: Settings, encoders: Encoders) -> None:
         r = MultiStageRetriever.from_settings(settings, encoders=encoders)
         try:
-            assert (r.mode, r.top_k, r.prefetch_limit, r.rrf_k) == ("hybrid+colbert", 5, 100, 2)
+            assert (r.mode, r.top_k, r.prefetch_limit, r.rrf_k) == (
+                "hybrid+colbert+dbsf",
+                5,
+                100,
+                2,
+            )
+            assert (r.exact_dense, r.hnsw_ef) == (False, 256)
         finally:
             r.close()
 

@@ -125,7 +125,7 @@ class TestSidebar:
         info = "\n".join(m.value for m in at.sidebar.markdown)
         assert "no LLM — extractive answers" in info and "embedded store at" in html.unescape(info)
         assert "local:minilm-l6-v2-int8" in info
-        assert at.selectbox(key="mode").value == "hybrid+colbert"
+        assert at.selectbox(key="mode").value == "hybrid+colbert+dbsf"
         assert "No question asked yet." in [c.value for c in at.sidebar.caption]
 
         at.number_input(key="top_k").set_value(2).run()

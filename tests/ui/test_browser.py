@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import DEMO_DOCS
 from tests.ui.conftest import REPO, page_env
 from tests.ui.page_server import ARTIFACTS, CHROMIUM, chromium, serve_page, wait_idle
 
@@ -286,6 +287,15 @@ def test_conversations_documents_feedback_and_a_case_in_a_real_browser(
     proc.send_signal(signal.SIGTERM)  # the embedded store admits one process
     proc.wait(timeout=30)
     env = {k: v for k, v in app_server["env"].items() if not k.startswith("OPENAI_")}
+    # The case was saved before the sourdough document was deleted, and its passages may include
+    # it: ingest the demo folder again (unchanged files are skipped, the deleted one comes back
+    # with the same point ids and source names, relative to the repository as when the demo
+    # store was built), so the replay runs on the collection the case was saved from.
+    restored = subprocess.run(
+        [sys.executable, "-m", "msrag", "ingest", str(DEMO_DOCS.relative_to(REPO))],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
     done = subprocess.run(
         [sys.executable, "-m", "msrag", "regress", "msrag-cases.yaml"],
         cwd=app_server["cwd"], env=env, capture_output=True, text=True, timeout=600,
