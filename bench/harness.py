@@ -45,6 +45,18 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def rss_parts_mb() -> dict[str, float]:
+    """RSS split as the kernel counts it: anonymous memory (the process's own heap, arenas,
+    in-RAM vectors) and file-backed pages (memory-mapped files such as on-disk vectors: page
+    cache the kernel can drop and read again)."""
+    parts = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+            name, value = line.split(":")
+            parts[f"{name.lower()}_mb"] = int(value.split()[0]) / 1024
+    return parts
+
+
 def peak_rss_mb() -> float:
     """The highest resident memory this process has reached, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -38,6 +38,7 @@ from bench.harness import (
     peak_rss_mb,
     read_questions,
     rss_mb,
+    rss_parts_mb,
     run_child,
     settings_from,
     summary,
@@ -115,6 +116,7 @@ def child_serve(args: argparse.Namespace) -> dict[str, Any]:
         "rss_after_open_mb": opened,
         "peak_rss_mb": peak_rss_mb(),
         "steady_rss_mb": rss_mb(),
+        **rss_parts_mb(),
         "total_ms": summary(latencies),
     }
     retriever.close()

@@ -25,6 +25,9 @@ _BYTES = {"float32": 4, "float16": 2, "uint8": 1}
 # From bench/scale.py (README "Scale"): past these sizes the in-RAM layouts stop fitting a
 # laptop's memory or the search-latency targets; uint8 or on-disk token vectors are the fix.
 IN_RAM_LIMIT = {"float32": 20_000, "float16": 60_000, "uint8": 120_000}
+# On disk, the page cache serves the candidates' token vectors: at 200k chunks float16 (14.6 GB)
+# outgrew this 24 GB machine's page cache (search p95 276 ms) where uint8 (7.3 GB) did not (103 ms).
+ON_DISK_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,14 @@ class Footprint:
     def advice(self) -> str | None:
         """A sentence when the store has grown past what its layout suits, else None."""
         if not self.colbert_in_ram:
-            return None
+            if self.points <= ON_DISK_LIMIT or self.layout.colbert_datatype == "uint8":
+                return None
+            return (
+                f"{self.points:,} chunks with {self.layout.colbert_datatype} token vectors on "
+                f"disk is past {ON_DISK_LIMIT:,}: uint8 token vectors "
+                "(MSRAG_COLBERT_DATATYPE=uint8) halve what the page cache must hold at the same "
+                "quality; then run `msrag reindex`."
+            )
         limit = IN_RAM_LIMIT[self.layout.colbert_datatype]
         if self.points <= limit:
             return None

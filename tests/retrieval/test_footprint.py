@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from retrieval.encoders import Encoders
-from retrieval.footprint import IN_RAM_LIMIT, estimate
+from retrieval.footprint import IN_RAM_LIMIT, ON_DISK_LIMIT, estimate
 from retrieval.schema import Layout, layout_for
 from retrieval.settings import Settings
 from retrieval.stores import open_store
@@ -64,10 +64,24 @@ class TestEstimate:
         assert "msrag reindex" in advice
         assert ("MSRAG_COLBERT_DATATYPE=uint8" in advice) == (datatype != "uint8")
         on_disk = replace(layout, colbert_on_disk=True)
+        assert estimate(on_disk, points=limit, tokens_per_chunk=285, disk_bytes=None).advice() is (
+            None
+        )
+
+    @pytest.mark.parametrize("datatype", ["float32", "float16", "uint8"])
+    def test_on_disk_advice_is_uint8_past_its_limit(self, datatype: str) -> None:
+        on_disk = replace(BASE, colbert_datatype=datatype, colbert_on_disk=True)
         assert (
-            estimate(on_disk, points=10 * limit, tokens_per_chunk=285, disk_bytes=None).advice()
+            estimate(on_disk, points=ON_DISK_LIMIT, tokens_per_chunk=285, disk_bytes=None).advice()
             is None
         )
+        past = estimate(on_disk, points=ON_DISK_LIMIT + 1, tokens_per_chunk=285, disk_bytes=None)
+        advice = past.advice()
+        if datatype == "uint8":
+            assert advice is None  # nothing smaller at the same quality
+        else:
+            assert advice is not None and "MSRAG_COLBERT_DATATYPE=uint8" in advice
+            assert "msrag reindex" in advice and "MSRAG_COLBERT_ON_DISK" not in advice
 
 
 def test_estimate_of_a_real_store_matches_its_stored_tokens(
