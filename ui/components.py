@@ -109,7 +109,8 @@ def source_card(
     meta = [source.source]
     if source.location:
         meta.append(source.location)
-    meta.append(f"rerank score {source.score:.3f} · rank {source.rank}")
+    # the final stage's score: MaxSim for a rerank, the fused value for a fusion mode
+    meta.append(f"score {source.score:.3f} · rank {source.rank}")
     if source.truncated:
         meta.append("shortened to fit")
     anchor = markup.anchor_id(turn, source.number) if cited else ""
@@ -133,10 +134,11 @@ def source_card(
 def alignment_view(text: str, matches: Sequence[TokenMatch]) -> None:
     """The passage shaded by MaxSim alignment (strongest darkest) and the per-token table."""
     words = [
-        m for m in matches
-        if m.end > m.start and m.query_token not in _SPECIAL_TOKENS and any(
-            c.isalnum() for c in m.query_token
-        )
+        m
+        for m in matches
+        if m.end > m.start
+        and m.query_token not in _SPECIAL_TOKENS
+        and any(c.isalnum() for c in m.query_token)
     ]
     if words:
         low = min(m.score for m in words)
@@ -175,8 +177,7 @@ def store_panel(stats: StoreStats, llm_label: str) -> None:
     lines = [
         f"**Engine:** {markup.escape_markdown(stats.where)}",
         f"**LLM:** {markup.escape_markdown(llm_label)}",
-        "**Models:** "
-        + ", ".join(f"{kind} `{name}`" for kind, name in stats.models.items()),
+        "**Models:** " + ", ".join(f"{kind} `{name}`" for kind, name in stats.models.items()),
     ]
     st.markdown("  \n".join(lines))
 

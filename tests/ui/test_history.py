@@ -71,7 +71,7 @@ class TestSaved:
         turn = again.session_state["messages"][1]["turn"]
         again.toggle(key=f"sources-{turn}").set_value(True).run()
         heads = [m.value for m in again.chat_message[1].markdown if "msrag-source-head" in m.value]
-        assert heads and "rerank score" in heads[0]
+        assert heads and "score " in heads[0] and "· rank " in heads[0]
         # "why this passage" works on a redrawn turn
         answer = again.session_state["messages"][1]["answer"]
         birth = next(s.number for s in answer.sources if "was born on" in s.text)
