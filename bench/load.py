@@ -97,12 +97,14 @@ _LAST_ANSWER_TEXT = """([n]) => {
   return a && a.innerText.trim().length > 0 ? a.innerText : null;
 }"""
 _ASKED = """([n]) => document.querySelectorAll('[data-testid=stChatMessage]').length >= n"""
+# Done: the feedback buttons are drawn last, after the answer and its sources (or an error).
+# Waiting on the answer text alone read some replies mid-stream, before their sources.
 _LAST_DONE = """([n]) => {
   const msgs = document.querySelectorAll('[data-testid=stChatMessage]');
   if (msgs.length < n || document.querySelector('[data-testid=stStatusWidget]')) return false;
   const m = msgs[n - 1];
-  const a = m.querySelector('.msrag-answer');
-  return !!((a && a.innerText.trim()) || m.querySelector('[data-testid=stAlert]'));
+  return !!(m.querySelector('[data-testid=stFeedbackButton]')
+            || m.querySelector('[data-testid=stAlert]'));
 }"""
 _STAGE = re.compile(r"(condense|retrieve|generate|first token|total): ([\d,]+) ms")
 
