@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +50,7 @@ from rich.table import Table
 
 from bench.harness import RESULTS, add_model_options, settings_from, summary, write_report
 from retrieval.settings import Settings
+from tests.streamlit_health import wait_until_serving
 
 console = Console()
 REPO = Path(__file__).resolve().parent.parent
@@ -376,17 +376,12 @@ def run_ui(args: argparse.Namespace, settings: Settings, llm_url: str, folder: P
             start_new_session=True,  # its own process group: the Streamlit child stops with it
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode() == "ok":
-                        break
-            except OSError:
-                pass
-            if ui.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"msrag ui did not start:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
+        try:
+            wait_until_serving(url, ui, 120)
+        except RuntimeError as exc:
+            raise SystemExit(
+                f"msrag ui did not start ({exc}):\n{log_path.read_text()[-2000:]}"
+            ) from None
         run = UiRun(url=url, users=args.users, seconds=args.seconds, upload_at=args.upload_at)
         elapsed = asyncio.run(_drive(run, ui.pid, folder))
     finally:

@@ -17,11 +17,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.harness import DEFAULT_MODELS_DIR
 from retrieval.offline import assemble_offline_models
+from tests.streamlit_health import wait_until_serving
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
@@ -53,17 +53,10 @@ def main() -> None:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode() == "ok":
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("streamlit did not start")
-            time.sleep(0.5)
+        try:
+            wait_until_serving(url, server, 180)
+        except RuntimeError as exc:
+            raise SystemExit(f"streamlit did not start: {exc}") from None
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]

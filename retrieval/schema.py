@@ -82,12 +82,13 @@ class Layout:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def differences(self, other: Layout) -> list[str]:
-        """Human-readable `field: stored → requested` lines for every field that differs."""
+    def differences(self, other: Layout, *, ignore: tuple[str, ...] = ()) -> list[str]:
+        """Human-readable `field: stored → requested` lines for every field that differs
+        (but those named in `ignore`)."""
         return [
             f"{f.name}: stored {getattr(self, f.name)!r} → configured {getattr(other, f.name)!r}"
             for f in fields(self)
-            if getattr(self, f.name) != getattr(other, f.name)
+            if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)
         ]
 
     def check_compatible(self, configured: Layout, where: str) -> Layout:
@@ -97,7 +98,7 @@ class Layout:
         Where the token vectors live (RAM or disk) changes no result, only memory: a store keeps
         the placement it was built with, so a changed default never forces a re-index.
         """
-        diff = [d for d in self.differences(configured) if d.split(":")[0] not in PLACEMENT]
+        diff = self.differences(configured, ignore=PLACEMENT)
         if diff:
             raise LayoutMismatchError(
                 f"The collection at {where} was built with a different configuration:\n  "

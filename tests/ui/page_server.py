@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.streamlit_health import wait_until_serving
 from tests.ui.conftest import APP, REPO
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
@@ -138,17 +138,10 @@ def serve_page(
     url = f"http://127.0.0.1:{port}"
     served = ServedPage(url, proc, env, workdir, log_path)
     try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode() == "ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start:\n{log_path.read_text()}")
-            time.sleep(0.3)
+        try:
+            wait_until_serving(url, proc, STARTUP_S)
+        except RuntimeError as exc:
+            pytest.fail(f"streamlit did not start ({exc}):\n{log_path.read_text()}")
         yield served
     finally:
         if proc.poll() is None:
