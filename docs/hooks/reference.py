@@ -53,7 +53,9 @@ def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig, files: 
     if CONFIG_MARKER in markdown:
         from msrag.settings import configuration_reference
 
-        markdown = markdown.replace(CONFIG_MARKER, configuration_reference())
+        # its sections (one per layer) sit under the page's own "Every setting" heading
+        table = re.sub(r"^(#+) ", r"#\1 ", configuration_reference(), flags=re.MULTILINE)
+        markdown = markdown.replace(CONFIG_MARKER, table)
     return markdown
 
 

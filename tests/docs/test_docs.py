@@ -110,6 +110,28 @@ class TestDocsExtraIsLocked:
             )
 
 
+class TestSettingsNamedInTheDocs:
+    # Environment variables of the tests and of Qdrant's own server, not settings of msrag.
+    NOT_SETTINGS = {"MSRAG_LIVE_LLM_URL", "MSRAG_LIVE_LLM_MODEL", "MSRAG_TEST_MODELS_DIR"}
+
+    def test_exist_in_the_generated_configuration_reference(self) -> None:
+        from msrag.settings import configuration_reference
+
+        reference = configuration_reference()
+        pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+        unknown = sorted(
+            f"{page.relative_to(REPO)}: {name}"
+            for page in pages
+            for name in set(
+                re.findall(
+                    r"\b(?:MSRAG|QDRANT|OPENAI)_[A-Z0-9]+(?:_[A-Z0-9]+)*\b", page.read_text()
+                )
+            )
+            if name not in self.NOT_SETTINGS and f"`{name}`" not in reference
+        )
+        assert not unknown, f"settings the docs name but the settings model does not: {unknown}"
+
+
 class TestGeneratedCliReference:
     def test_lists_every_command_of_the_app(self, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.importorskip("mkdocs", reason="the docs extra is not installed")
