@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Lazy re-exports (PEP 562): `assistant.cli` lives in this package, and `msrag --help` should not
-# pay for importing openai and tiktoken.
+# Lazy re-exports (PEP 562): `msrag --help` should not pay for importing openai and tiktoken.
 _EXPORTS = {
     "Assistant": "chat",
     "Searcher": "chat",

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from assistant.chat import Assistant
-from assistant.identity import User
 from assistant.types import Answer, DoneEvent, Event
-from retrieval.audit import AuditLog
+from teams.audit import AuditLog
+from teams.identity import User
 
 
 def answer_doc_ids(answer: Answer) -> list[str]:

@@ -21,6 +21,7 @@ from assistant.errors import InvalidQuestionError, LLMError
 from assistant.extractive import ExtractiveAnswerer
 from assistant.llm import ChatLLM, LLMClient
 from assistant.prompts import PromptLibrary
+from assistant.settings import AssistantSettings
 from assistant.types import (
     Answer,
     ChatMessage,
@@ -33,7 +34,6 @@ from assistant.types import (
     Timings,
 )
 from retrieval.retriever import check_query
-from retrieval.settings import Settings
 from retrieval.types import Filter
 
 if TYPE_CHECKING:
@@ -68,8 +68,9 @@ class Searcher(Protocol):
 class Assistant:
     """Grounded, cited answers over a retriever, through any OpenAI-compatible LLM (or none).
 
-        from retrieval import MultiStageRetriever, Settings
-        settings = Settings()
+        from assistant.settings import AssistantSettings
+        from retrieval import MultiStageRetriever
+        settings = AssistantSettings()
         retriever = MultiStageRetriever.from_settings(settings)
         assistant = Assistant(settings, retriever)
         answer = assistant.ask("Who was Ada Lovelace?")
@@ -83,7 +84,7 @@ class Assistant:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: AssistantSettings,
         retriever: Searcher,
         *,
         llm: ChatLLM | None = None,
@@ -235,7 +236,7 @@ class Assistant:
         if not (question or "").strip():
             raise InvalidQuestionError("The question is empty: type a question to ask.")
         # the retriever's own check: one limit, one message for `search` and `ask`
-        return check_query(question, self.settings.max_question_chars)
+        return check_query(question, self.settings.max_query_chars)
 
     def build_prompt(
         self, question: str, passages: Sequence[Any]

@@ -21,7 +21,7 @@ import tiktoken.model
 from assistant import sentences
 from assistant.prompts import PromptLibrary, attribute, defuse_markers, neutralise
 from assistant.types import Source
-from retrieval.chunking import load_encoding
+from retrieval.ingest.chunking import load_encoding
 from retrieval.types import Passage
 
 # Chat formats add a few tokens per message (role, separators); OpenAI documents ~3-4.

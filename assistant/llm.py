@@ -5,8 +5,9 @@ Retries are ours, not the client's: bounded, with exponential backoff, and only 
 turn). Every failure becomes one `LLMError` whose message is a sentence saying what is wrong and
 what to set; the API key never appears in a message or a log line.
 
->>> from retrieval.settings import Settings
->>> llm = LLMClient(Settings(OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="sk-x"))
+>>> from assistant.settings import AssistantSettings
+>>> s = AssistantSettings(OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="sk-x")
+>>> llm = LLMClient(s)
 >>> llm.base_url
 'http://127.0.0.1:9/v1'
 """
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from assistant.errors import LLMError
-from retrieval.settings import Settings
+from assistant.settings import AssistantSettings
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +110,14 @@ class LLMStream:
 class LLMClient:
     """Chat completions against `settings.openai_base_url` (or OpenAI) with `settings.llm_model`.
 
-        llm = LLMClient(Settings(OPENAI_BASE_URL="http://127.0.0.1:8080/v1"))
+        llm = LLMClient(AssistantSettings(OPENAI_BASE_URL="http://127.0.0.1:8080/v1"))
         "".join(llm.stream([{"role": "user", "content": "Say hi"}]))
         # -> 'Hi!'
     """
 
     def __init__(
         self,
-        settings: Settings,
+        settings: AssistantSettings,
         *,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,

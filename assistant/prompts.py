@@ -19,7 +19,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from assistant.errors import PromptError
-from retrieval.settings import Settings
+from assistant.settings import AssistantSettings
 
 # The templates the assistant needs; a prompts directory must provide all of them.
 TEMPLATES = ("system", "answer", "passage", "condense", "turn", "refusal", "extractive")
@@ -54,7 +54,7 @@ class PromptLibrary:
             )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PromptLibrary:
+    def from_settings(cls, settings: AssistantSettings) -> PromptLibrary:
         return cls(settings.prompts_dir or DEFAULT_DIR)
 
     @classmethod

@@ -46,8 +46,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from assistant.settings import AssistantSettings
 from retrieval.modes import MODE_SPECS, ScoreKind, mode_spec
-from retrieval.settings import Settings
 from retrieval.types import Passage
 
 # Score kind (retrieval/modes.py) → minimum relevance (see the module docstring); the kinds left
@@ -88,7 +88,7 @@ def top_relevance(passages: Sequence[Passage], mode: str, query_tokens: int | No
     return relevance_of(passages[0].score, mode, query_tokens)
 
 
-def threshold_for(settings: Settings, mode: str) -> float | None:
+def threshold_for(settings: AssistantSettings, mode: str) -> float | None:
     """`MSRAG_MIN_RERANK_SCORE` when set, else the calibrated default for `mode`."""
     if settings.min_rerank_score is not None:
         return settings.min_rerank_score

@@ -13,7 +13,7 @@ import re
 _BOUNDARY = re.compile(
     r"""(?<=[.!?])["'”’)\]]*(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=["'“‘(\[]?[A-Z0-9])|\n\s*\n"""
 )
-# A Markdown ATX heading line, as `retrieval.loaders` recognises one (and writes for HTML).
+# A Markdown ATX heading line, as `retrieval.ingest.loaders` recognises one (and writes for HTML).
 _HEADING_LINE = re.compile(r"^ {0,3}#{1,6}[ \t]+\S[^\n]*$", re.MULTILINE)
 # Abbreviations whose trailing period does not end a sentence.
 _ABBREVIATIONS = frozenset(

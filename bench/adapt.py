@@ -12,7 +12,7 @@ candidates = dense top-100 ∪ BM25 top-100 (numpy, the reference definitions of
 `../shared/notes/scifact-reference.md`), reranked by MaxSim with
 (a) the raw 384-d vectors, (b) the PCA-128 start (no training), (c) the trained projection;
 each also fused after the rerank with BM25 and dense by DBSF. nDCG@10 with the repository's
-scoring (`retrieval.evaluate.score_run`), paired bootstrap CI of (c) − (a).
+scoring (`retrieval.ingest.evaluate.score_run`), paired bootstrap CI of (c) − (a).
 
     python -m bench.adapt ../shared/data/scifact --offline --docs 2048
 
@@ -43,7 +43,7 @@ from bench.harness import (
 from bench.optimizations import cache_dir, cached_documents
 from bench.peer import load_subset
 from retrieval.encoders import Encoders
-from retrieval.evaluate import load_beir, per_query_scores, score_run
+from retrieval.ingest.evaluate import load_beir, per_query_scores, score_run
 
 console = Console()
 TEMPERATURE = 0.05

@@ -40,10 +40,10 @@ from assistant.refusal import DEFAULT_THRESHOLDS, needs_stored_maxsim
 from assistant.refusal import top_relevance as refusal_evidence
 from assistant.types import TextEvent
 from bench.harness import add_model_options, pct, settings_from, summary
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.evaluate import BeirDataset, load_beir, open_dataset_store
+from retrieval.ingest.evaluate import BeirDataset, load_beir, open_dataset_store
 from retrieval.retriever import MultiStageRetriever
-from retrieval.settings import Settings
 from retrieval.types import Filter
 from tests.llm_server import Reply, ScriptedLLM
 

@@ -23,11 +23,10 @@ from rich.console import Console
 
 from bench.harness import add_model_options, settings_from
 from bench.optimizations import Replay, _unpack, cache_dir
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.evaluate import BeirDataset, corpus_chunks, eval_settings, load_beir
-from retrieval.ingest import ingest_chunks
-from retrieval.schema import layout_for
-from retrieval.settings import Settings
+from retrieval.ingest.evaluate import BeirDataset, corpus_chunks, eval_settings, load_beir
+from retrieval.ingest.pipeline import ingest_chunks
 from retrieval.stores import open_store
 from retrieval.types import Chunk, ChunkVectors
 
@@ -90,7 +89,7 @@ def build_store(
     settings: Settings, encoders: Encoders, chunks: list[Chunk], vectors: dict[str, ChunkVectors]
 ) -> dict[str, float]:
     """Upsert `chunks` (text → cached vectors) into the store `settings` name, then optimize."""
-    store = open_store(settings, layout_for(settings, encoders.configured(settings)))
+    store = open_store(settings, encoders.configured(settings).layout(settings))
     try:
         stats = ingest_chunks(
             chunks, store, CachedEncoder(vectors, settings), progress=False, window=4096
@@ -117,7 +116,7 @@ def main() -> None:
     encoders = Encoders(settings)
     cached = load_cached(args.dataset, settings, encoders, args.cache)
     target = eval_settings(settings, cached.dataset, encoders)
-    store = open_store(target, layout_for(target, encoders))
+    store = open_store(target, encoders.layout(target))
     try:
         stored = {pid for pid, _ in store.scroll_payloads([])}
     finally:

@@ -51,7 +51,7 @@ def build(data: Path, args: argparse.Namespace, turns: int) -> tuple[dict[str, s
     """Store with the demo documents and a `turns`-turn conversation; the page's environment."""
     from assistant.chat import Assistant
     from assistant.conversations import ConversationStore
-    from retrieval.ingest import ingest
+    from retrieval.ingest.pipeline import ingest
     from retrieval.retriever import MultiStageRetriever
 
     settings = settings_from(args, data_dir=data, openai_api_key=None, openai_base_url=None)

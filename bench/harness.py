@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.offline import assemble_offline_models
-from retrieval.settings import Settings
+from msrag.settings import Settings
+from retrieval.ingest.offline import assemble_offline_models
 
 DEFAULT_MODELS_DIR = Path.home() / ".cache" / "msrag" / "test-models"
 RESULTS = Path("bench/results")
@@ -129,7 +129,7 @@ def read_questions(dataset: Path, limit: int, split: str = "test") -> list[str]:
     """The first `limit` judged questions of a BEIR folder, in file order (as `load_beir`).
 
     Read directly so that a serving process's memory is not inflated by the evaluation
-    stack (`retrieval.evaluate` imports ranx/numba: ~190 MB that `msrag ui` never loads).
+    stack (`retrieval.ingest.evaluate` imports ranx/numba: ~190 MB that `msrag ui` never loads).
     """
     judged = {
         line.split("\t")[0]

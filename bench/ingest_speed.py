@@ -4,9 +4,9 @@ One run, the same documents, the same loaded models, the same scratch-store sett
 
 - **before**: what ingest did until now — every chunk sorted by *character* length, cut into
   batches of `MSRAG_ENCODE_BATCH_SIZE` (32), each batch one transformer call padded to its longest;
-- **after**: `retrieval.ingest.ingest_chunks` as it is — windows of `MSRAG_ENCODE_WINDOW` chunks
-  sorted by the encoder's own *token* count, batches capped at 32 chunks and
-  `MSRAG_ENCODE_MAX_TOKENS` padded tokens;
+- **after**: `retrieval.ingest.pipeline.ingest_chunks` as it is — windows of
+  `MSRAG_ENCODE_WINDOW` chunks sorted by the encoder's own *token* count, batches capped at 32
+  chunks and `MSRAG_ENCODE_MAX_TOKENS` padded tokens;
 - **raw encoder**: tokenizer + onnxruntime session alone on the after-batches (no BM25, no
   pooling, no store), the ceiling the pipeline is compared with.
 
@@ -35,12 +35,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import RESULTS, add_model_options, peak_rss_mb, settings_from, write_report
+from msrag.settings import Settings
 from retrieval.batching import length_batches
 from retrieval.encoders import Encoders
-from retrieval.evaluate import corpus_chunks, load_beir
-from retrieval.ingest import ingest_chunks
-from retrieval.schema import layout_for
-from retrieval.settings import Settings
+from retrieval.ingest.evaluate import corpus_chunks, load_beir
+from retrieval.ingest.pipeline import ingest_chunks
 from retrieval.stores import open_store
 from retrieval.types import Chunk, ChunkVectors
 
@@ -82,7 +81,7 @@ def run_pipeline(
     scratch = Path(tempfile.mkdtemp(prefix="msrag-ingest-speed-"))
     try:
         s = settings.model_copy(update={"data_dir": scratch, "qdrant_url": None})
-        store = open_store(s, layout_for(s, encoders))
+        store = open_store(s, encoders.layout(s))
         recording = _Recording(encoders, by_characters=before)
         options: dict[str, Any] = (
             # The previous ingest: one global sort by characters, fixed-size batches.

@@ -23,7 +23,7 @@ import numpy as np
 from qdrant_client import QdrantClient
 
 from bench.harness import RESULTS, summary, write_report
-from retrieval.library import chunks_of, document_count, documents
+from retrieval.ingest.library import chunks_of, document_count, documents
 from retrieval.schema import Layout
 from retrieval.stores import EdgeStore, ServerStore, Store
 from retrieval.types import Chunk, ChunkVectors, Filter, SparseVector

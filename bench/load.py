@@ -49,7 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import RESULTS, add_model_options, settings_from, summary, write_report
-from retrieval.settings import Settings
+from msrag.settings import Settings
 from tests.streamlit_health import wait_until_serving
 
 console = Console()
@@ -330,12 +330,11 @@ async def _drive(run: UiRun, pid: int, folder: Path) -> float:
 
 def _ingest_demo(settings: Settings) -> None:
     from retrieval.encoders import Encoders
-    from retrieval.ingest import ingest
-    from retrieval.schema import layout_for
+    from retrieval.ingest.pipeline import ingest
     from retrieval.stores import open_store
 
     encoders = Encoders(settings)
-    store = open_store(settings, layout_for(settings, encoders))
+    store = open_store(settings, encoders.layout(settings))
     try:
         report = ingest([DEMO_DOCS], settings, store, encoders, progress=False)
         if not report.ok:

@@ -73,7 +73,7 @@ def _sample(chunks: list[Any], docs: int, seed: int) -> list[Any]:
 def child_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from bench.ingest_speed import run_pipeline  # noqa: PLC0415 - child-only imports
     from retrieval.encoders import Encoders  # noqa: PLC0415
-    from retrieval.evaluate import corpus_chunks, load_beir  # noqa: PLC0415
+    from retrieval.ingest.evaluate import corpus_chunks, load_beir  # noqa: PLC0415
 
     settings = settings_from(args, onnx_memory_arena=args.arena == "on")
     chunks = _sample(corpus_chunks(load_beir(args.dataset)), args.docs, args.seed)

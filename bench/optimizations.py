@@ -45,13 +45,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.harness import add_model_options, settings_from
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.evaluate import BeirDataset, corpus_chunks, evaluate_modes, load_beir
-from retrieval.ingest import ingest_chunks
+from retrieval.ingest.evaluate import BeirDataset, corpus_chunks, evaluate_modes, load_beir
+from retrieval.ingest.pipeline import ingest_chunks
 from retrieval.postprocess import apply_index_time_options, muvera_dim, query_muvera
 from retrieval.retriever import MultiStageRetriever
 from retrieval.schema import Layout
-from retrieval.settings import Settings
 from retrieval.stores import open_store
 from retrieval.types import Chunk, ChunkVectors, SparseVector
 

@@ -17,8 +17,8 @@ Measured, each system in its own process (so peak RSS is each one's own):
   its stored sparse vectors are checked equal to ours;
 - per query, the two processes take turns (ours, then the peer; the order flips every query),
   each timing its own retrieve call (query encoding + search + fusion);
-- quality with the repository's scoring (`retrieval.evaluate.score_run`): nDCG@10, Recall@100,
-  MRR@10, and a paired bootstrap 95% CI of each of our modes minus the peer (nDCG@10);
+- quality with the repository's scoring (`retrieval.ingest.evaluate.score_run`): nDCG@10,
+  Recall@100, MRR@10, and a paired bootstrap 95% CI of each of our modes minus the peer (nDCG@10);
 - store size on disk.
 
     python -m bench.peer ../shared/data/scifact --offline            # JSON: bench/results/peer.json
@@ -60,14 +60,19 @@ from bench.harness import (
     write_report,
 )
 from bench.optimizations import cache_dir, cached_documents
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.evaluate import BeirDataset, corpus_chunks, load_beir, per_query_scores, score_run
-from retrieval.ingest import ingest_chunks
-from retrieval.offline import assemble_offline_models
+from retrieval.ingest.evaluate import (
+    BeirDataset,
+    corpus_chunks,
+    load_beir,
+    per_query_scores,
+    score_run,
+)
+from retrieval.ingest.offline import assemble_offline_models
+from retrieval.ingest.pipeline import ingest_chunks
 from retrieval.postprocess import apply_index_time_options
 from retrieval.retriever import MultiStageRetriever
-from retrieval.schema import layout_for
-from retrieval.settings import Settings
 from retrieval.stores import open_store
 from retrieval.types import Chunk
 
@@ -198,7 +203,7 @@ def sample_ours(
         settings = _our_settings(models_dir, Path(tmp))
         cpu0, wall0 = cpu_seconds(), time.perf_counter()
         encoders = Encoders(settings)
-        store = open_store(settings, layout_for(settings, encoders))
+        store = open_store(settings, encoders.layout(settings))
         ingest_chunks(picked, store, encoders, progress=False)
         store.optimize()
         store.close()
@@ -230,7 +235,7 @@ def build_ours(
     if (settings.store_path).exists():
         shutil.rmtree(settings.store_path)
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
-    store = open_store(settings, layout_for(settings, encoders))
+    store = open_store(settings, encoders.layout(settings))
     seen = 0
     for part in cached_documents(folder):
         items = [(chunks[d], v) for d, v in part.items() if d in chunks]

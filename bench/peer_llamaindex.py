@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
 from retrieval.types import Chunk
 
 COLLECTION = "peer"

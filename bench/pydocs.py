@@ -35,7 +35,7 @@ from bench.harness import (
     write_report,
 )
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
+from retrieval.ingest.pipeline import ingest
 from retrieval.modes import MODES
 from retrieval.retriever import MultiStageRetriever
 

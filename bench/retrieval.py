@@ -20,18 +20,17 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import add_model_options, peak_rss_mb, rss_mb, settings_from, write_report
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.evaluate import (
+from retrieval.ingest.evaluate import (
     corpus_chunks,
     evaluate_modes,
     load_beir,
     open_dataset_store,
 )
-from retrieval.ingest import ingest_chunks
+from retrieval.ingest.pipeline import ingest_chunks
 from retrieval.modes import MODE_SPECS, MODES
 from retrieval.retriever import MultiStageRetriever
-from retrieval.schema import layout_for
-from retrieval.settings import Settings
 from retrieval.stores import open_store
 
 console = Console()
@@ -51,7 +50,7 @@ def pipeline_throughput(settings: Settings, encoders: Encoders, chunks) -> dict[
     scratch = Path(tempfile.mkdtemp(prefix="msrag-bench-"))
     try:
         s = settings.model_copy(update={"data_dir": scratch, "qdrant_url": None})
-        store = open_store(s, layout_for(s, encoders))
+        store = open_store(s, encoders.layout(s))
         start = time.perf_counter()
         ingest_chunks(chunks, store, encoders, progress=False)
         elapsed = time.perf_counter() - start

@@ -138,9 +138,8 @@ def _settings(args: argparse.Namespace, layout: str, size: int) -> Any:
 def child_build(args: argparse.Namespace) -> dict[str, Any]:
     from bench.cached_vectors import load_cached  # noqa: PLC0415 - child-only imports
     from retrieval.encoders import Encoders  # noqa: PLC0415
-    from retrieval.ingest import ingest_chunks  # noqa: PLC0415
+    from retrieval.ingest.pipeline import ingest_chunks  # noqa: PLC0415
     from retrieval.postprocess import apply_index_time_options  # noqa: PLC0415
-    from retrieval.schema import layout_for  # noqa: PLC0415
     from retrieval.stores import open_store  # noqa: PLC0415
 
     settings = _settings(args, args.layout, args.size)
@@ -162,7 +161,7 @@ def child_build(args: argparse.Namespace) -> dict[str, Any]:
         pooled.with_suffix(".tmp").replace(pooled)
     prepare_s = time.perf_counter() - start
     replicas = ReplicaEncoder(base, args.noise)
-    layout = layout_for(settings, encoders)
+    layout = encoders.layout(settings)
     store = open_store(settings, layout)
     stats = ingest_chunks(
         replica_chunks(base_chunks, args.size), store, replicas, progress=False, window=512
@@ -186,7 +185,6 @@ def child_build(args: argparse.Namespace) -> dict[str, Any]:
 
 def child_serve(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval.encoders import Encoders  # noqa: PLC0415 - child-only imports
-    from retrieval.schema import layout_for  # noqa: PLC0415
     from retrieval.stores import open_store  # noqa: PLC0415
     from retrieval.types import QueryPlan  # noqa: PLC0415
 
@@ -197,7 +195,7 @@ def child_serve(args: argparse.Namespace) -> dict[str, Any]:
     queries = [encoders.encode_query(q) for q in questions]
     before_open = rss_mb()
     start = time.perf_counter()
-    store = open_store(settings, layout_for(settings, encoders))
+    store = open_store(settings, encoders.layout(settings))
     open_s = time.perf_counter() - start
     opened = rss_mb()
 
@@ -213,14 +211,14 @@ def child_serve(args: argparse.Namespace) -> dict[str, Any]:
         return ms, ids
 
     # the product's plan: dense by Qdrant's choice (scan or graph at settings.hnsw_ef)
-    product = {"exact_dense": settings.dense_exact, "hnsw_ef": settings.hnsw_ef}
+    product = {"dense_exact": settings.dense_exact, "hnsw_ef": settings.hnsw_ef}
     search_ms, _ = timed([QueryPlan(mode, q, top_k=5, **product) for q in queries])
-    scan_ms, _ = timed([QueryPlan(mode, q, top_k=5, exact_dense=True) for q in queries])
+    scan_ms, _ = timed([QueryPlan(mode, q, top_k=5, dense_exact=True) for q in queries])
     exact_ms, exact_ids = timed([QueryPlan("dense", q, top_k=100) for q in queries])
 
     def graph(ef: int | None) -> tuple[list[float], float]:
         ms, ids = timed(
-            [QueryPlan("dense", q, top_k=100, exact_dense=False, hnsw_ef=ef) for q in queries]
+            [QueryPlan("dense", q, top_k=100, dense_exact=False, hnsw_ef=ef) for q in queries]
         )
         overlap = [
             len(set(a) & set(b)) / max(1, len(a)) for a, b in zip(exact_ids, ids, strict=True)
@@ -236,7 +234,7 @@ def child_serve(args: argparse.Namespace) -> dict[str, Any]:
         "rss_before_open_mb": before_open,
         "rss_after_open_mb": opened,
         "search_ms": summary(search_ms),
-        "search_exact_dense_ms": summary(scan_ms),
+        "search_dense_exact_ms": summary(scan_ms),
         "hnsw_ef": settings.hnsw_ef,
         "dense_hnsw_recall@100_engine_default_ef": recall_default_ef,
         "dense_exact_ms": summary(exact_ms),

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.harness import DEFAULT_MODELS_DIR
-from retrieval.offline import assemble_offline_models
+from retrieval.ingest.offline import assemble_offline_models
 from tests.streamlit_health import wait_until_serving
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")

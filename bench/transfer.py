@@ -21,10 +21,10 @@ import numpy as np
 from qdrant_client import QdrantClient
 
 from bench.harness import RESULTS, peak_rss_mb, write_report
+from msrag.settings import Settings
+from retrieval.ingest.transfer import FileEndpoint, StoreEndpoint, transfer, verify
 from retrieval.schema import Layout
-from retrieval.settings import Settings
 from retrieval.stores import EdgeStore
-from retrieval.transfer import FileEndpoint, StoreEndpoint, transfer, verify
 from retrieval.types import SparseVector, StoredPoint
 
 TOKENS = 95

@@ -1,14 +1,14 @@
 """`msrag`: the root command. It only composes the commands each layer owns:
 
-- `retrieval/cli.py`: ingest, search, status, reindex, eval, models
-- `retrieval/docs_cli.py`: docs list|show|delete|reingest
-- `retrieval/transfer_cli.py`: export, import
-- `retrieval/docs_cli.py`: docs list|show|delete|reingest
-- `assistant/cli.py`: ask, chat
-- `ui/cli.py`: ui
-- `regress/cli.py`: regress
+- `msrag/commands/retrieval.py`: ingest, search, status, reindex, eval, models
+- `msrag/commands/docs.py`: docs list|show|delete|reingest
+- `msrag/commands/transfer.py`: export, import
+- `msrag/commands/docs.py`: docs list|show|delete|reingest
+- `msrag/commands/chat.py`: ask, chat
+- `msrag/commands/ui.py`: ui
+- `msrag/commands/regress.py`: regress
 
-Settings are created at this edge (`retrieval.console.load_settings`) and handed down.
+Settings are created at this edge (`msrag.console.load_settings`) and handed down.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer
 
-import assistant.cli
-import regress.cli
-import retrieval.cli
-import retrieval.docs_cli
-import retrieval.transfer_cli
-import ui.cli
+import msrag.commands.chat
+import msrag.commands.docs
+import msrag.commands.regress
+import msrag.commands.retrieval
+import msrag.commands.transfer
+import msrag.commands.ui
 
 app = typer.Typer(
     name="msrag",
@@ -38,12 +38,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 for layer in (
-    retrieval.cli,
-    retrieval.transfer_cli,
-    retrieval.docs_cli,
-    assistant.cli,
-    ui.cli,
-    regress.cli,
+    msrag.commands.retrieval,
+    msrag.commands.transfer,
+    msrag.commands.docs,
+    msrag.commands.chat,
+    msrag.commands.ui,
+    msrag.commands.regress,
 ):
     layer.register(app)
 

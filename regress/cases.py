@@ -33,8 +33,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from regress.errors import CaseFileError
+from regress.settings import RegressSettings
 from retrieval.modes import mode_spec
-from retrieval.settings import Settings
 
 REGEX_PREFIX = "re:"
 # Case ids become file names of golden files: keep them portable.
@@ -398,7 +398,7 @@ def _settings_problems(pinned: Any, node: yaml.Node | None) -> list[tuple[int | 
     if not isinstance(pinned, dict):
         return []  # absent, or pydantic reports that it is not a mapping
     problems: list[tuple[int | None, str]] = []
-    allowed = set(Settings.model_fields) - _UNPINNABLE
+    allowed = set(RegressSettings.model_fields) - _UNPINNABLE
 
     def line_of(key: str) -> int | None:
         key_node = _key_node(node, key)
@@ -420,7 +420,7 @@ def _settings_problems(pinned: Any, node: yaml.Node | None) -> list[tuple[int | 
     if problems:
         return problems
     try:
-        Settings.model_validate(pinned)
+        RegressSettings.model_validate(pinned)
     except ValidationError as exc:
         for err in exc.errors():
             key = str(err["loc"][0]) if err["loc"] else ""
@@ -428,11 +428,11 @@ def _settings_problems(pinned: Any, node: yaml.Node | None) -> list[tuple[int | 
     return problems
 
 
-def pinned_settings(settings: Settings, suite: Suite) -> Settings:
+def pinned_settings(settings: RegressSettings, suite: Suite) -> RegressSettings:
     """`settings` with the suite's pinned values applied (validated by `load_suite`)."""
     if not suite.settings:
         return settings
-    validated = Settings.model_validate(suite.settings)
+    validated = RegressSettings.model_validate(suite.settings)
     update = {key: getattr(validated, key) for key in suite.settings}
     if "prompts_dir" in update and update["prompts_dir"] is not None:
         update["prompts_dir"] = suite.root / update["prompts_dir"]

@@ -16,10 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from regress.errors import CorpusError
-from retrieval.chunking import chunk_document
-from retrieval.ingest import DocumentEncoder, ingest_chunks
-from retrieval.loaders import SUPPORTED_SUFFIXES, LoadError, doc_id_for, load, read_file
-from retrieval.settings import Settings
+from regress.settings import RegressSettings
+from retrieval.ingest.chunking import chunk_document
+from retrieval.ingest.loaders import SUPPORTED_SUFFIXES, LoadError, doc_id_for, load, read_file
+from retrieval.ingest.pipeline import DocumentEncoder, ingest_chunks
 from retrieval.stores.base import Store
 from retrieval.types import Chunk, Filter
 
@@ -59,7 +59,7 @@ def corpus_files(entries: list[Path]) -> list[tuple[Path, str]]:
     return files
 
 
-def corpus_chunks(entries: list[Path], settings: Settings) -> list[Chunk]:
+def corpus_chunks(entries: list[Path], settings: RegressSettings) -> list[Chunk]:
     chunks: list[Chunk] = []
     for path, source in corpus_files(entries):
         try:
@@ -87,6 +87,6 @@ def sync_corpus(chunks: list[Chunk], store: Store, encoders: DocumentEncoder) ->
     return len(chunks)
 
 
-def corpus_settings(settings: Settings, suite_name: str) -> Settings:
+def corpus_settings(settings: RegressSettings, suite_name: str) -> RegressSettings:
     """`settings` pointed at the suite's own collection."""
     return settings.model_copy(update={"collection": f"regress-{suite_name}"})

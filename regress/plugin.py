@@ -5,7 +5,7 @@
     pytest --msrag-cases cases.yaml --msrag-llm live --msrag-record --msrag-update
 
 Items are named `<cases file>::<case id>`; a failing item shows each failing layer with its
-reason and diff. Settings come from the environment and `.env`, as for `msrag`. The models,
+reason and diff. RegressSettings come from the environment and `.env`, as for `msrag`. The models,
 store and documents are opened once per case file, at its first item.
 
 Or from a test, with settings of your own:
@@ -86,13 +86,13 @@ class CasesFile(pytest.File):
             raise self._open_error
         if self._runner is None:
             from regress.runner import RegressionRunner
-            from retrieval.settings import Settings
+            from regress.settings import RegressSettings
 
             config = self.config
             try:
                 runner = RegressionRunner(
                     self.suite,
-                    Settings(),
+                    RegressSettings(),
                     llm=config.getoption("msrag_llm"),
                     record=config.getoption("msrag_record"),
                     update=config.getoption("msrag_update"),
@@ -154,10 +154,11 @@ def msrag_regress(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
     def run(path: str | Path, settings: Any = None, **options: Any) -> Any:
         from regress.runner import run_suite
-        from retrieval.settings import Settings
+        from regress.settings import RegressSettings
 
         options.setdefault("llm", request.config.getoption("msrag_llm"))
         options.setdefault("update", request.config.getoption("msrag_update"))
-        return run_suite(str(path), settings if settings is not None else Settings(), **options)
+        chosen = settings if settings is not None else RegressSettings()
+        return run_suite(str(path), chosen, **options)
 
     return run

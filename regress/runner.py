@@ -12,7 +12,7 @@ endpoint (and with `record=True` writes the cassette), `off` checks the extracti
 Without a configured model, `live` is the same as `off`.
 
     suite = load_suite("examples/regress/cases.yaml")
-    with RegressionRunner(suite, Settings()) as runner:
+    with RegressionRunner(suite, RegressSettings()) as runner:
         report = runner.run()
     report.ok, report.summary()
     # -> (True, '12 cases, 36 checks: 36 passed in 4.1 s (replay)')
@@ -35,8 +35,8 @@ from regress.corpus import corpus_chunks, corpus_settings, sync_corpus
 from regress.errors import RegressError
 from regress.expectations import check_answer, check_retrieval
 from regress.golden import Comparison, GoldenStore, render_prompt, render_retrieval
+from regress.settings import RegressSettings
 from retrieval.errors import MsragError
-from retrieval.settings import Settings
 from retrieval.types import Filter
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class RegressionRunner:
     def __init__(
         self,
         suite: Suite,
-        settings: Settings,
+        settings: RegressSettings,
         *,
         llm: str = "replay",
         record: bool = False,
@@ -440,7 +440,7 @@ def _diff_size(diff: str) -> tuple[int, int]:
 
 def run_suite(
     path: str,
-    settings: Settings,
+    settings: RegressSettings,
     *,
     llm: str = "replay",
     record: bool = False,

@@ -1,7 +1,7 @@
 """Multi-stage, late-interaction retrieval over Qdrant, usable as a LlamaIndex retriever.
 
-    from retrieval import MultiStageRetriever, Settings
-    retriever = MultiStageRetriever.from_settings(Settings())
+    from retrieval import MultiStageRetriever, RetrievalSettings
+    retriever = MultiStageRetriever.from_settings(RetrievalSettings())
     hits = retriever.retrieve("How does MaxSim score a passage?")
     hits[0].node.metadata["source"]
     # -> 'docs/colbert.md'
@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Lazy re-exports (PEP 562): `from retrieval.settings import Settings` should not load fastembed,
-# onnxruntime and the Qdrant engine. (`ingest()` and `reindex()` share their modules' names, so they
-# are imported from `retrieval.ingest` / `retrieval.reindex` directly.)
+# Lazy re-exports (PEP 562): `from retrieval.settings import RetrievalSettings` should not load
+# fastembed, onnxruntime and the Qdrant engine. The write path (loading, chunking, ingesting,
+# re-indexing, moving a store) is the sub-package `retrieval.ingest`, a layer above this one.
 _EXPORTS = {
     "MultiStageRetriever": "retriever",
     "Retrieval": "retriever",
@@ -22,7 +22,7 @@ _EXPORTS = {
     "Encoders": "encoders",
     "TokenMatch": "encoders",
     "align": "alignment",
-    "Settings": "settings",
+    "RetrievalSettings": "settings",
     "MODES": "modes",
     "MODE_SPECS": "modes",
     "ModeSpec": "modes",
@@ -36,10 +36,6 @@ _EXPORTS = {
     "Layout": "schema",
     "open_store": "stores",
     "Store": "stores",
-    "ingest_chunks": "ingest",
-    "IngestReport": "ingest",
-    "assemble_offline_models": "offline",
-    "OfflineModels": "offline",
     **dict.fromkeys(
         (
             "RetrievalError",
@@ -51,6 +47,7 @@ _EXPORTS = {
             "LayoutMismatchError",
             "QueryTooLongError",
             "EmptyQueryError",
+            "UnknownDocumentError",
         ),
         "errors",
     ),

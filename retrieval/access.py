@@ -75,6 +75,18 @@ def stored_groups(groups: Iterable[str]) -> list[str]:
     return list(names) if names else [PUBLIC]
 
 
+def payload_groups(stored: object) -> tuple[str, ...]:
+    """The real groups a stored `groups` payload names (PUBLIC dropped: `()` = everyone); the
+    inverse of `stored_groups`, and the one place that unwraps the marker.
+
+    >>> payload_groups(["_public"]), payload_groups(["hr", "legal"]), payload_groups(None)
+    ((), ('hr', 'legal'), ())
+    """
+    if not isinstance(stored, list | tuple):
+        return ()
+    return tuple(sorted({g for g in stored if isinstance(g, str) and g != PUBLIC}))
+
+
 def access_groups(groups: Iterable[str]) -> tuple[str, ...]:
     """The keywords a caller in `groups` may match: public documents and their groups'."""
     return (PUBLIC, *group_names(list(groups)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +25,8 @@ from fastembed.late_interaction.colbert import Colbert
 from retrieval.batching import length_batches
 from retrieval.errors import ModelUnavailableError
 from retrieval.postprocess import apply_index_time_options, muvera_dim, query_muvera
-from retrieval.settings import Settings
+from retrieval.schema import Layout
+from retrieval.settings import RetrievalSettings
 from retrieval.types import ChunkVectors, SparseVector
 
 _MANIFEST = "msrag-model.json"
@@ -131,13 +132,13 @@ def _length_counter(model: Any) -> Any:
 class Encoders:
     """The three encoders of a collection, built from settings.
 
-        enc = Encoders(Settings())
+        enc = Encoders(RetrievalSettings())
         v = enc.encode_query("what is late interaction?")
         v.colbert.shape
         # -> (8, 96)
     """
 
-    def __init__(self, settings: Settings, *, threads: int | None = None) -> None:
+    def __init__(self, settings: RetrievalSettings, *, threads: int | None = None) -> None:
         self.batch_size = settings.encode_batch_size
         self.max_batch_tokens = settings.encode_max_tokens
         self._settings = settings  # index-time options: token pooling, MUVERA
@@ -189,7 +190,19 @@ class Encoders:
                 "copies with `msrag models offline` and append the printed lines to .env."
             ) from exc
 
-    def configured(self, settings: Settings) -> Encoders:
+    def layout(self, settings: RetrievalSettings) -> Layout:
+        """The collection layout these loaded encoders produce under `settings`."""
+        layout = Layout.from_settings(
+            settings,
+            model_ids=self.model_ids,
+            dense_dim=self.dense_dim,
+            colbert_dim=self.colbert_dim,
+            muvera_dim=self.muvera_dim,
+        )
+        # what is stored is what the encoders produce: their pooling, not the settings', decides
+        return replace(layout, pool_factor=self.pool_factor)
+
+    def configured(self, settings: RetrievalSettings) -> Encoders:
         """These loaded models applying `settings`' index-time options (pooling, MUVERA, batch).
 
         Lets callers share one set of ONNX sessions across collections with different layouts.

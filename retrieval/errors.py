@@ -34,6 +34,10 @@ class InvalidArgumentError(RetrievalError, ValueError):
     """An argument or setting is out of range (still a `ValueError`, as callers expect)."""
 
 
+class UnknownDocumentError(InvalidArgumentError):
+    """No stored document has the source named."""
+
+
 class ModelUnavailableError(RetrievalError):
     """A model could not be loaded (no internet, wrong local directory, missing files)."""
 

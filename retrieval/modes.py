@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from retrieval.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from retrieval.plan import Stage
+    from retrieval.types import Stage
 
 # What the final score of a mode means, so callers know what a threshold on it can say:
 # "maxsim" grows with the query's token count (refusal divides by it), "cosine" is absolute,

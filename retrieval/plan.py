@@ -10,69 +10,22 @@ vectors, so both adapters store identical values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 import numpy as np
 
 from retrieval.errors import RetrievalError
 from retrieval.modes import mode_spec
 from retrieval.schema import BM25, COLBERT, DENSE, MUVERA, Layout
-from retrieval.types import PENDING, ChunkVectors, Filter, QueryPlan, SparseVector
-
-VectorKind = Literal["dense", "sparse", "multivector"]
-QueryVector = list[float] | list[list[float]] | SparseVector
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One step of a universal query: a nearest search on one vector, or a fusion.
-
-    A nearest stage scores points by `vector` against the stored vector `using`; with `children`
-    it only rescores the children's candidates (the rerank), without them it searches the whole
-    collection. A fusion stage merges its children: by reciprocal rank (`rrf_k` set), or by
-    distribution-based score fusion (`dbsf`: each child's scores normalised by their mean ± 3
-    standard deviations, then summed — Qdrant's `Fusion.DBSF`).
-
-    >>> s = Stage(limit=10, using="dense", kind="dense", vector=[0.1, 0.2], exact=True)
-    >>> s.describe()
-    'dense(10, exact)'
-    """
-
-    limit: int
-    using: str | None = None  # stored vector name; None for a fusion stage
-    kind: VectorKind | None = None
-    vector: QueryVector | None = None
-    rrf_k: int | None = None  # set: this stage fuses its children with RRF, 1/(k + rank)
-    dbsf: bool = False  # this stage fuses its children by distribution-based score fusion
-    children: tuple[Stage, ...] = ()
-    exact: bool = False  # brute force instead of the HNSW graph
-    hnsw_ef: int | None = None  # the graph search's candidate list, when not exact
-    rescore: bool = False  # the stored vectors are quantized: rescore with the originals
-    filter: Filter | None = None
-
-    @property
-    def is_fusion(self) -> bool:
-        return self.rrf_k is not None or self.dbsf
-
-    def describe(self) -> str:
-        """A one-line rendering, e.g. `colbert(5)[dense(100, exact), bm25(100)]`."""
-        if self.dbsf:
-            head = f"dbsf({self.limit})"
-        elif self.is_fusion:
-            head = f"rrf(k={self.rrf_k}, {self.limit})"
-        else:
-            flags = [str(self.limit)]
-            if self.exact:
-                flags.append("exact")
-            elif self.hnsw_ef is not None:
-                flags.append(f"ef={self.hnsw_ef}")
-            if self.rescore:
-                flags.append("rescore")
-            head = f"{self.using}({', '.join(flags)})"
-        if self.children:
-            head += "[" + ", ".join(child.describe() for child in self.children) + "]"
-        return head
+from retrieval.types import (
+    PENDING,
+    ChunkVectors,
+    Filter,
+    QueryPlan,
+    QueryVector,
+    SparseVector,
+    Stage,
+)
 
 
 def render(plan: QueryPlan, layout: Layout) -> Stage:
@@ -117,7 +70,7 @@ class _Stages:
         self.plan, self.layout, self.filter = plan, layout, visible(plan.filter)
 
     def _ef(self) -> int | None:
-        return None if self.plan.exact_dense else self.plan.hnsw_ef
+        return None if self.plan.dense_exact else self.plan.hnsw_ef
 
     def dense(self, limit: int) -> Stage:
         return Stage(
@@ -127,7 +80,7 @@ class _Stages:
             vector=_dense(self.plan, self.layout, DENSE),
             # Edge's HNSW recall at its default ef was poor (qdrant-engines.md: 0.52 on random
             # vectors; 0.93 at 50k replicated SciFact): a graph search gets a wide `hnsw_ef`.
-            exact=self.plan.exact_dense,
+            exact=self.plan.dense_exact,
             hnsw_ef=self._ef(),
             rescore=self.layout.dense_quantization != "none",
             filter=self.filter,
@@ -145,7 +98,7 @@ class _Stages:
             using=MUVERA,
             kind="dense",
             vector=_dense(self.plan, self.layout, MUVERA),
-            exact=self.plan.exact_dense,
+            exact=self.plan.dense_exact,
             hnsw_ef=self._ef(),
             filter=self.filter,
         )

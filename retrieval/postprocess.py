@@ -3,8 +3,8 @@
 Encoders call these right after the transformer pass, so every path that stores vectors (ingest,
 re-index, evaluation) stores the same thing, and every query gets the matching MUVERA vector.
 
->>> from retrieval.settings import Settings
->>> s = Settings(_env_file=None, pool_factor=2, muvera=True)
+>>> from retrieval.settings import RetrievalSettings
+>>> s = RetrievalSettings(_env_file=None, pool_factor=2, muvera=True)
 >>> tokens = np.random.default_rng(0).normal(size=(9, 32)).astype(np.float32)
 >>> doc = apply_index_time_options(ChunkVectors(colbert=tokens), s)
 >>> doc.colbert.shape, doc.muvera.shape == (muvera_dim(s, 32),)
@@ -22,7 +22,7 @@ import numpy as np
 
 from retrieval.muvera import MuveraEncoder
 from retrieval.pooling import pool_tokens
-from retrieval.settings import Settings
+from retrieval.settings import RetrievalSettings
 from retrieval.types import ChunkVectors
 
 
@@ -32,12 +32,12 @@ def muvera_encoder(colbert_dim: int) -> MuveraEncoder:
     return MuveraEncoder(token_dim=colbert_dim)
 
 
-def muvera_dim(settings: Settings, colbert_dim: int) -> int | None:
+def muvera_dim(settings: RetrievalSettings, colbert_dim: int) -> int | None:
     """Size of the stored `muvera` vector, or None when the setting is off (for the layout)."""
     return muvera_encoder(colbert_dim).dim if settings.muvera else None
 
 
-def apply_index_time_options(vectors: ChunkVectors, settings: Settings) -> ChunkVectors:
+def apply_index_time_options(vectors: ChunkVectors, settings: RetrievalSettings) -> ChunkVectors:
     """A document chunk's vectors as the collection stores them.
 
     MUVERA is computed from the full token set (its region means are what approximates MaxSim),
@@ -54,7 +54,7 @@ def apply_index_time_options(vectors: ChunkVectors, settings: Settings) -> Chunk
     return replace(vectors, colbert=pool_tokens(tokens, settings.pool_factor), muvera=muvera)
 
 
-def query_muvera(vectors: ChunkVectors, settings: Settings) -> ChunkVectors:
+def query_muvera(vectors: ChunkVectors, settings: RetrievalSettings) -> ChunkVectors:
     """Query vectors plus the query's MUVERA vector when the setting is on (and tokens exist).
 
     Queries are never pooled: every query token takes part in MaxSim.

@@ -18,10 +18,18 @@ from retrieval.encoders import Encoders
 from retrieval.errors import EmptyQueryError, InvalidArgumentError, QueryTooLongError
 from retrieval.modes import DEFAULT_MODE, mode_spec
 from retrieval.plan import stored_form, unit_rows
-from retrieval.schema import layout_for
-from retrieval.settings import Settings
+from retrieval.settings import RetrievalSettings
 from retrieval.stores.base import Store
-from retrieval.types import Filter, Passage, QueryPlan
+from retrieval.types import (
+    DEFAULT_HNSW_EF,
+    DEFAULT_MAX_QUERY_CHARS,
+    DEFAULT_PREFETCH_LIMIT,
+    DEFAULT_RRF_K,
+    DEFAULT_TOP_K,
+    Filter,
+    Passage,
+    QueryPlan,
+)
 
 # Metadata the LLM does not need to read in a LlamaIndex prompt (still there for citations).
 _HIDDEN_FROM_LLM = [
@@ -48,7 +56,6 @@ class Retrieval:
     query_tokens: int | None = None
 
 
-DEFAULT_MAX_QUERY_CHARS = 4000  # Settings.max_question_chars: one limit for search and ask
 
 
 def check_query(query: str, max_chars: int = DEFAULT_MAX_QUERY_CHARS) -> str:
@@ -97,7 +104,7 @@ class MultiStageRetriever(BaseRetriever):
 
     A LlamaIndex `BaseRetriever`: use it anywhere LlamaIndex takes a retriever.
 
-        retriever = MultiStageRetriever.from_settings(Settings())
+        retriever = MultiStageRetriever.from_settings(RetrievalSettings())
         nodes = retriever.retrieve("How does late interaction score a passage?")
         nodes[0].metadata["source"], nodes[0].score
         # -> ('docs/colbert.md', 17.3)
@@ -106,7 +113,7 @@ class MultiStageRetriever(BaseRetriever):
     every prefetch and the final stage; see `retrieval/access.py`); None (the default) means
     unrestricted, `[]` means public documents only:
 
-        hr_view = MultiStageRetriever.from_settings(Settings(), groups=["hr"])
+        hr_view = MultiStageRetriever.from_settings(RetrievalSettings(), groups=["hr"])
         legal_view = retriever.restricted_to(["legal"])  # same store and encoders
     """
 
@@ -116,11 +123,11 @@ class MultiStageRetriever(BaseRetriever):
         encoders: Encoders,
         *,
         mode: str = DEFAULT_MODE,
-        top_k: int = 5,
-        prefetch_limit: int = 100,
-        rrf_k: int = 2,
-        exact_dense: bool = False,
-        hnsw_ef: int = 256,
+        top_k: int = DEFAULT_TOP_K,
+        prefetch_limit: int = DEFAULT_PREFETCH_LIMIT,
+        rrf_k: int = DEFAULT_RRF_K,
+        dense_exact: bool = False,
+        hnsw_ef: int = DEFAULT_HNSW_EF,
         filter: Filter | None = None,
         max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
         groups: Sequence[str] | None = None,
@@ -133,7 +140,7 @@ class MultiStageRetriever(BaseRetriever):
         self.top_k = _check_positive("top_k", top_k)
         self.prefetch_limit = _check_positive("prefetch_limit", prefetch_limit)
         self.rrf_k = _check_positive("rrf_k", rrf_k)
-        self.exact_dense = exact_dense
+        self.dense_exact = dense_exact
         self.hnsw_ef = _check_positive("hnsw_ef", hnsw_ef)
         self.filter = filter
         self.max_query_chars = _check_positive("max_query_chars", max_query_chars)
@@ -155,7 +162,7 @@ class MultiStageRetriever(BaseRetriever):
             top_k=self.top_k,
             prefetch_limit=self.prefetch_limit,
             rrf_k=self.rrf_k,
-            exact_dense=self.exact_dense,
+            dense_exact=self.dense_exact,
             hnsw_ef=self.hnsw_ef,
             filter=self.filter,
             max_query_chars=self.max_query_chars,
@@ -166,7 +173,7 @@ class MultiStageRetriever(BaseRetriever):
     @classmethod
     def from_settings(
         cls,
-        settings: Settings,
+        settings: RetrievalSettings,
         *,
         encoders: Encoders | None = None,
         store: Store | None = None,
@@ -177,15 +184,15 @@ class MultiStageRetriever(BaseRetriever):
 
         # given encoders still follow *these* settings' index-time options (pool factor, MUVERA)
         encoders = encoders.configured(settings) if encoders else Encoders(settings)
-        store = store or open_store(settings, layout_for(settings, encoders))
+        store = store or open_store(settings, encoders.layout(settings))
         options: dict[str, object] = {
             "mode": settings.mode,
             "top_k": settings.top_k,
             "prefetch_limit": settings.prefetch_limit,
             "rrf_k": settings.rrf_k,
-            "exact_dense": settings.dense_exact,
+            "dense_exact": settings.dense_exact,
             "hnsw_ef": settings.hnsw_ef,
-            "max_query_chars": settings.max_question_chars,
+            "max_query_chars": settings.max_query_chars,
         }
         options.update(kwargs)
         return cls(store, encoders, **options)  # type: ignore[arg-type]
@@ -240,7 +247,7 @@ class MultiStageRetriever(BaseRetriever):
             top_k=k,
             prefetch_limit=max(self.prefetch_limit, k),
             rrf_k=self.rrf_k,
-            exact_dense=self.exact_dense,
+            dense_exact=self.dense_exact,
             hnsw_ef=self.hnsw_ef,
             filter=_with_access(
                 call.filter if call.filter is not None else self.filter, self.groups

@@ -7,13 +7,10 @@ opened, so a store built with one configuration is never queried with vectors of
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from retrieval.errors import LayoutMismatchError
-from retrieval.settings import Settings
-
-if TYPE_CHECKING:
-    from retrieval.encoders import Encoders
+from retrieval.settings import RetrievalSettings
 
 DENSE = "dense"
 BM25 = "bm25"
@@ -53,7 +50,7 @@ class Layout:
     @classmethod
     def from_settings(
         cls,
-        settings: Settings,
+        settings: RetrievalSettings,
         *,
         model_ids: dict[str, str],
         dense_dim: int,
@@ -111,16 +108,3 @@ class Layout:
     def content(self) -> Layout:
         """This layout without its placement: what decides the stored values alone."""
         return replace(self, colbert_on_disk=False)
-
-
-def layout_for(settings: Settings, encoders: Encoders) -> Layout:
-    """The layout these settings and these loaded encoders produce."""
-    layout = Layout.from_settings(
-        settings,
-        model_ids=encoders.model_ids,
-        dense_dim=encoders.dense_dim,
-        colbert_dim=encoders.colbert_dim,
-        muvera_dim=encoders.muvera_dim,
-    )
-    # what is stored is what the encoders produce: their pooling, not the settings', decides
-    return replace(layout, pool_factor=encoders.pool_factor)

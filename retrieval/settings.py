@@ -1,6 +1,13 @@
-"""The one settings object, read from the environment and `.env` at the edge (CLI, UI).
+"""The engine's settings: the store, the models, the collection layout and the query.
 
-Library code receives a `Settings` instance; it never reads `os.environ` itself.
+Each layer owns the settings it reads and extends the layer below it (`IngestSettings`,
+`TeamSettings`, `AssistantSettings`, `RegressSettings`); the command line composes them into one
+object (`msrag.settings.Settings`) and passes it down. Library code receives an instance; it
+never reads `os.environ` itself. A plugin user builds this one:
+
+    >>> s = RetrievalSettings(data_dir="/tmp/msrag", top_k=3)
+    >>> s.store_path.name
+    'msrag'
 """
 
 from __future__ import annotations
@@ -12,19 +19,22 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.modes import DEFAULT_MODE, mode_spec
+from retrieval.types import (
+    DEFAULT_HNSW_EF,
+    DEFAULT_MAX_QUERY_CHARS,
+    DEFAULT_PREFETCH_LIMIT,
+    DEFAULT_RRF_K,
+    DEFAULT_TOP_K,
+)
 
 DEFAULT_DENSE_MODEL = "BAAI/bge-small-en-v1.5"
 DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
 DEFAULT_COLBERT_MODEL = "answerdotai/answerai-colbert-small-v1"
 
 
-class Settings(BaseSettings):
-    """Everything configurable, with the environment variable that sets it.
-
-    >>> s = Settings(data_dir="/tmp/msrag", top_k=3)
-    >>> s.store_path.name
-    'msrag'
-    """
+class RetrievalSettings(BaseSettings):
+    """The store, the encoders, the collection layout and the query, with the variable that sets
+    each (`MSRAG_` + the field name, unless its alias says otherwise)."""
 
     model_config = SettingsConfigDict(
         env_prefix="MSRAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -36,21 +46,25 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(
         None,
         validation_alias=AliasChoices("QDRANT_URL", "MSRAG_QDRANT_URL"),
-        description="Qdrant server/cluster URL; unset = embedded qdrant-edge store.",
+        description="Qdrant server/cluster URL; unset = the embedded qdrant-edge store.",
+        examples=["http://localhost:6333"],
     )
     qdrant_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("QDRANT_API_KEY", "MSRAG_QDRANT_API_KEY")
+        None,
+        validation_alias=AliasChoices("QDRANT_API_KEY", "MSRAG_QDRANT_API_KEY"),
+        description="API key of the Qdrant server (Qdrant Cloud, or a server started with one).",
     )
     qdrant_retries: int = Field(
         3, ge=0, le=10, description="Retries of a Qdrant server call that could not connect."
     )
     qdrant_backoff_s: float = Field(
-        0.5, ge=0, le=30, description="First retry delay; doubles per retry (at most 8 s)."
+        0.5, ge=0, le=30, description="First retry delay in seconds; doubles per retry (≤ 8 s)."
     )
     min_free_mb: float = Field(
         256.0,
         ge=0,
-        description="The embedded store opens and writes only with this much free disk (0 = off).",
+        description="The embedded store opens and writes only with this much free disk, in MB "
+        "(0 = off).",
     )
 
     # Applied when msrag creates a collection on a Qdrant server or cluster (the embedded store
@@ -58,28 +72,25 @@ class Settings(BaseSettings):
     # change where points live, never what a query returns.
     shard_number: int | None = Field(None, ge=1, description="Shards of a new server collection.")
     replication_factor: int | None = Field(
-        None, ge=1, description="Copies of each shard on a cluster (>= 2 survives a lost node)."
+        None, ge=1, description="Copies of each shard on a cluster (≥ 2 survives a lost node)."
     )
     write_consistency_factor: int | None = Field(
         None, ge=1, description="Replicas that must confirm a write before it succeeds."
     )
-    on_disk_payload: bool | None = Field(None, description="Server keeps payloads on disk.")
-    dense_on_disk: bool | None = Field(None, description="Server keeps dense vectors on disk.")
-
-    conversations_db: Path | None = Field(
-        None,
-        description="SQLite file of saved conversations and feedback "
-        "(default: <data_dir>/conversations.db).",
-    )
-    regress_cases: Path = Field(
-        Path("msrag-cases.yaml"),
-        description="Case file that 'Save as regression case' and --from-feedback append to.",
-    )
+    on_disk_payload: bool | None = Field(None, description="A server keeps payloads on disk.")
+    dense_on_disk: bool | None = Field(None, description="A server keeps dense vectors on disk.")
 
     # --- encoders: a fastembed model name, or a local directory ----------------------------
-    dense_model: str = DEFAULT_DENSE_MODEL
-    sparse_model: str = DEFAULT_SPARSE_MODEL
-    colbert_model: str = DEFAULT_COLBERT_MODEL
+    dense_model: str = Field(
+        DEFAULT_DENSE_MODEL, description="Dense encoder: a fastembed model name or a local folder."
+    )
+    sparse_model: str = Field(
+        DEFAULT_SPARSE_MODEL, description="BM25 encoder: a fastembed model name or a local folder."
+    )
+    colbert_model: str = Field(
+        DEFAULT_COLBERT_MODEL,
+        description="Late-interaction (ColBERT) encoder: a fastembed model name or a local folder.",
+    )
     models_cache_dir: Path | None = Field(
         None, description="fastembed download cache for named models (default: fastembed's)."
     )
@@ -89,89 +100,65 @@ class Settings(BaseSettings):
         ge=16,
         description="Most padded tokens per encoder batch (bounds the transformer's memory).",
     )
-    # Defaults from bench/memory.py (README "Memory"): the arena keeps ingest at full speed,
-    # and the token budget bounds what it holds (ingest peak 1.5 GB instead of 4.8 GB).
+    # Defaults from bench/memory.py (docs: benchmarks/memory): the arena keeps ingest at full
+    # speed, and the token budget bounds what it holds (ingest peak 1.5 GB instead of 4.8 GB).
     onnx_memory_arena: bool = Field(
         True,
-        description="Let onnxruntime keep its CPU memory arena (holds the peak batch's memory).",
-    )
-    encode_window: int = Field(
-        1024,
-        ge=1,
-        description="Chunks sorted by token length together during ingest (bounded: streaming).",
+        description="Let onnxruntime keep its CPU memory arena (faster ingest; false = lowest "
+        "steady memory).",
     )
 
-    # --- collection layout options (changing one needs a re-index) ------------------------
-    # Defaults chosen from bench/optimizations.py on SciFact (README "Optimizations"): float16
-    # token vectors and pool factor 3 store 17% of float32 for -0.005 nDCG@10, ~3x faster MaxSim.
-    colbert_datatype: Literal["float32", "float16", "uint8"] = "float16"
-    colbert_quantization: Literal["none", "int8"] = "none"
+    # --- collection layout options (changing one needs `msrag reindex`) --------------------
+    # Defaults chosen from bench/optimizations.py on SciFact: float16 token vectors and pool
+    # factor 3 store 17% of float32 for -0.005 nDCG@10, ~3x faster MaxSim.
+    colbert_datatype: Literal["float32", "float16", "uint8"] = Field(
+        "float16", description="How token vectors are stored (uint8 halves them again)."
+    )
+    colbert_quantization: Literal["none", "int8"] = Field(
+        "none", description="Scalar quantization of the token vectors."
+    )
     # On disk by default (bench/scale.py): the same search time at SciFact's size, a third less
     # serving RSS, and RAM that no longer grows with the store (the page cache serves the
     # candidates' token vectors). A store keeps the placement it was built with.
-    colbert_on_disk: bool = True
-    dense_quantization: Literal["none", "int8"] = "none"
+    colbert_on_disk: bool = Field(
+        True,
+        description="A new store keeps its token vectors on disk, read through the page cache "
+        "(false: in RAM); an existing store keeps its placement.",
+    )
+    dense_quantization: Literal["none", "int8"] = Field(
+        "none", description="Scalar quantization of the dense vectors."
+    )
     pool_factor: int = Field(3, ge=1, le=8, description="Token pooling factor at index time.")
     muvera: bool = Field(False, description="Store a MUVERA vector for the muvera+colbert mode.")
 
-    # --- chunking ----------------------------------------------------------------------------
-    chunk_tokens: int = Field(256, ge=16)
-    chunk_overlap: int = Field(32, ge=0)
-    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
-
     # --- query ---------------------------------------------------------------------------------
-    mode: str = Field(DEFAULT_MODE, description="Retrieval mode (retrieval/modes.py).")
-    top_k: int = Field(5, ge=1, le=1000)
-    prefetch_limit: int = Field(100, ge=1, le=10_000)
-    rrf_k: int = Field(2, ge=1, description="RRF constant: 1/(k + rank). Qdrant's default is 2.")
+    mode: str = Field(
+        DEFAULT_MODE, description="Retrieval mode (`msrag search --help` lists them)."
+    )
+    top_k: int = Field(DEFAULT_TOP_K, ge=1, le=1000, description="Passages returned.")
+    prefetch_limit: int = Field(
+        DEFAULT_PREFETCH_LIMIT, ge=1, le=10_000, description="Candidates of each prefetch."
+    )
+    rrf_k: int = Field(
+        DEFAULT_RRF_K, ge=1, description="RRF constant: 1/(k + rank). Qdrant's default is 2."
+    )
     dense_exact: bool = Field(
         False,
         description="Always scan every dense vector. Off: Qdrant scans small stores anyway and "
-        "walks the HNSW graph past its full-scan threshold (README 'Scale').",
+        "walks the HNSW graph past its full-scan threshold.",
     )
     hnsw_ef: int = Field(
-        256, ge=1, description="Candidates a dense HNSW search keeps (recall against speed)."
+        DEFAULT_HNSW_EF,
+        ge=1,
+        description="Candidates a dense HNSW search keeps (recall against speed).",
+    )
+    max_query_chars: int = Field(
+        DEFAULT_MAX_QUERY_CHARS,
+        ge=100,
+        description="Longest question or search query accepted, in characters.",
     )
 
-    # --- assistant / LLM -----------------------------------------------------------------------
-    openai_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_API_KEY", "MSRAG_OPENAI_API_KEY")
-    )
-    openai_base_url: str | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "MSRAG_OPENAI_BASE_URL")
-    )
-    llm_model: str = "gpt-4o-mini"
-    llm_context_window: int = Field(8192, ge=512)
-    llm_answer_tokens: int = Field(768, ge=16, description="Reserved for the answer.")
-    llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
-    llm_timeout: float = Field(60.0, gt=0)
-    llm_max_retries: int = Field(2, ge=0, le=10)
-    max_question_chars: int = Field(4000, ge=100)
-    min_rerank_score: float | None = Field(
-        None,
-        description="Below this top rerank score the assistant says it found nothing relevant "
-        "(unset = the calibrated default for the mode).",
-    )
-    prompts_dir: Path | None = Field(None, description="Prompt templates (default: ./prompts).")
-
-    # --- teams: who is asking, and what they may see (README "Teams") -------------------------
-    auth: Literal["none", "header", "oidc"] = Field(
-        "none",
-        description="none: one local user who sees everything; header: a reverse proxy signs "
-        "users in and passes AUTH_HEADER; oidc: Streamlit's st.login.",
-    )
-    auth_header: str = Field(
-        "X-Forwarded-Email", min_length=1, description="The trusted proxy's user header."
-    )
-    groups_file: Path | None = Field(
-        None, description="YAML: user or email pattern → groups (`admins` is special)."
-    )
-    trusted_proxy: bool = Field(
-        False,
-        description="Allow header mode on a non-loopback address: only a proxy can reach it.",
-    )
-
-    @field_validator("qdrant_url", "openai_base_url", mode="before")
+    @field_validator("qdrant_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
@@ -185,12 +172,3 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """The embedded shard's folder."""
         return self.data_dir / self.collection
-
-    @property
-    def conversations_path(self) -> Path:
-        """The conversation history's SQLite file."""
-        return self.conversations_db or self.data_dir / "conversations.db"
-
-    @property
-    def llm_configured(self) -> bool:
-        return self.openai_api_key is not None or self.openai_base_url is not None

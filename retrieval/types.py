@@ -7,7 +7,7 @@ adapter, `Passage` store → retriever → assistant.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -131,22 +131,30 @@ class Filter:
         return None if self.groups is None else access_groups(self.groups)
 
 
+# One source for the query's defaults: `RetrievalSettings` and `QueryPlan` both start from these.
+DEFAULT_TOP_K = 5
+DEFAULT_PREFETCH_LIMIT = 100
+DEFAULT_RRF_K = 2  # Qdrant's own RRF constant
+DEFAULT_HNSW_EF = 256
+DEFAULT_MAX_QUERY_CHARS = 4000  # one limit for search and ask
+
+
 @dataclass(frozen=True)
 class QueryPlan:
     """One logical universal query; each store adapter renders it for its engine."""
 
     mode: str  # a name from retrieval.modes.MODES
     query: ChunkVectors
-    top_k: int = 10
-    prefetch_limit: int = 100
-    rrf_k: int = 2
+    top_k: int = DEFAULT_TOP_K
+    prefetch_limit: int = DEFAULT_PREFETCH_LIMIT
+    rrf_k: int = DEFAULT_RRF_K
     filter: Filter | None = None
     with_vectors: bool = False  # return stored colbert vectors (for the alignment view)
     # Single-vector prefetches (dense, MUVERA) by brute force. False lets Qdrant choose: it
     # still scans a segment under its full-scan threshold (~6,600 384-d vectors), and past it
     # walks the HNSW graph with `hnsw_ef` candidates (README "Scale").
-    exact_dense: bool = True
-    hnsw_ef: int | None = None
+    dense_exact: bool = False
+    hnsw_ef: int = DEFAULT_HNSW_EF
 
 
 @dataclass
@@ -206,3 +214,58 @@ class Passage:
             "mode": self.mode,
             "groups": list(self.groups),
         }
+
+
+VectorKind = Literal["dense", "sparse", "multivector"]
+QueryVector = list[float] | list[list[float]] | SparseVector
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a universal query: a nearest search on one vector, or a fusion.
+
+    A nearest stage scores points by `vector` against the stored vector `using`; with `children`
+    it only rescores the children's candidates (the rerank), without them it searches the whole
+    collection. A fusion stage merges its children: by reciprocal rank (`rrf_k` set), or by
+    distribution-based score fusion (`dbsf`: each child's scores normalised by their mean ± 3
+    standard deviations, then summed — Qdrant's `Fusion.DBSF`).
+
+    >>> s = Stage(limit=10, using="dense", kind="dense", vector=[0.1, 0.2], exact=True)
+    >>> s.describe()
+    'dense(10, exact)'
+    """
+
+    limit: int
+    using: str | None = None  # stored vector name; None for a fusion stage
+    kind: VectorKind | None = None
+    vector: QueryVector | None = None
+    rrf_k: int | None = None  # set: this stage fuses its children with RRF, 1/(k + rank)
+    dbsf: bool = False  # this stage fuses its children by distribution-based score fusion
+    children: tuple[Stage, ...] = ()
+    exact: bool = False  # brute force instead of the HNSW graph
+    hnsw_ef: int | None = None  # the graph search's candidate list, when not exact
+    rescore: bool = False  # the stored vectors are quantized: rescore with the originals
+    filter: Filter | None = None
+
+    @property
+    def is_fusion(self) -> bool:
+        return self.rrf_k is not None or self.dbsf
+
+    def describe(self) -> str:
+        """A one-line rendering, e.g. `colbert(5)[dense(100, exact), bm25(100)]`."""
+        if self.dbsf:
+            head = f"dbsf({self.limit})"
+        elif self.is_fusion:
+            head = f"rrf(k={self.rrf_k}, {self.limit})"
+        else:
+            flags = [str(self.limit)]
+            if self.exact:
+                flags.append("exact")
+            elif self.hnsw_ef is not None:
+                flags.append(f"ef={self.hnsw_ef}")
+            if self.rescore:
+                flags.append("rescore")
+            head = f"{self.using}({', '.join(flags)})"
+        if self.children:
+            head += "[" + ", ".join(child.describe() for child in self.children) + "]"
+        return head

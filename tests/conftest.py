@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.offline import OfflineModels, assemble_offline_models
-from retrieval.settings import Settings
+from retrieval.ingest.offline import OfflineModels, assemble_offline_models
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DOCS = REPO / "examples" / "docs"

@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from msrag.cli import app
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
 from tests.conftest import DEMO_DOCS, REPO
 from tests.llm_server import Fault, Reply, ScriptedLLM
 from tests.regress.demo_llm import MODEL, demo_reply
@@ -187,8 +187,8 @@ def test_answer_prompt_and_regression_files_never_hold_the_keys(
 
     # the Answer the library returns: its text, sources and the exact messages sent
     from assistant import Assistant
+    from msrag.settings import Settings
     from retrieval import MultiStageRetriever
-    from retrieval.settings import Settings
 
     with ScriptedLLM(api_key=OPENAI_KEY) as llm:
         monkeypatch.setenv("OPENAI_BASE_URL", llm.url)

@@ -20,7 +20,7 @@ if str(_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from assistant.identity import Identities  # noqa: E402
+from teams.identity import Identities  # noqa: E402
 from ui import components, library, markup, resources, signin  # noqa: E402
 
 _HERE = Path(__file__).resolve().parent

@@ -15,7 +15,6 @@ from typing import Any
 import streamlit as st
 
 from assistant.conversations import ConversationStore, HistoryError, Turn
-from assistant.identity import User
 from assistant.transcript import to_markdown
 from assistant.types import (
     Answer,
@@ -27,8 +26,9 @@ from assistant.types import (
     StageEvent,
     TextEvent,
 )
+from regress.settings import RegressSettings
 from retrieval.errors import MsragError
-from retrieval.settings import Settings
+from teams.identity import User
 from ui import components, feedback, markup, resources, signin
 from ui.engine import Engine
 
@@ -140,7 +140,7 @@ def draw_answer_footer(
     message: dict[str, Any],
     engine: Engine | None,
     history: ConversationStore | None,
-    settings: Settings,
+    settings: RegressSettings,
     *,
     collapsed: bool = False,
 ) -> None:
@@ -174,7 +174,7 @@ def draw_answer_footer(
 
 
 def draw_history(
-    engine: Engine | None, history: ConversationStore | None, settings: Settings
+    engine: Engine | None, history: ConversationStore | None, settings: RegressSettings
 ) -> None:
     """The conversation so far: the latest `TURNS_SHOWN` turns, with a button for the rest
     (a 50-turn conversation would otherwise redraw 50 turns before every new answer)."""
@@ -213,7 +213,7 @@ def run_turn(
     engine: Engine | None,
     problem: str | None,
     history: ConversationStore | None,
-    settings: Settings,
+    settings: RegressSettings,
     mode: str,
     top_k: int,
     user: User,
@@ -418,7 +418,7 @@ def chat_page() -> None:
     # no history when the configuration itself is invalid: its path would be a guess
     user = signin.session_user()
     history, history_problem = resources.open_history(configured, user.name)
-    settings = configured or Settings.model_construct()
+    settings = configured or RegressSettings.model_construct()
     follow_link(history, history_problem)
 
     with st.sidebar:

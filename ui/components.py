@@ -14,7 +14,7 @@ import streamlit as st
 
 from assistant.types import UNCITED_NOTICE, Answer, Source, Timings
 from retrieval.encoders import TokenMatch
-from retrieval.ingest import FileResult
+from retrieval.ingest.pipeline import FileResult
 from retrieval.modes import MODES
 from ui import markup
 from ui.engine import StoreStats

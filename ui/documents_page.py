@@ -1,7 +1,7 @@
 """The Documents page: what the store holds, one document's chunks, delete, re-ingest, upload.
 
-Everything it shows comes from `retrieval.library`, which reads payload indexes only, so a click
-costs the same on a store of 50 documents or 50,000 chunks.
+Everything it shows comes from `retrieval.ingest.library`, which reads payload indexes only, so a
+click costs the same on a store of 50 documents or 50,000 chunks.
 """
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ import logging
 
 import streamlit as st
 
-from assistant.identity import User
 from retrieval.access import group_names
-from retrieval.docs_cli import human_size
 from retrieval.errors import MsragError
-from retrieval.library import (
+from retrieval.ingest.library import (
     DocumentInfo,
     chunks_of,
     documents,
+    human_size,
     reingest,
     sort_documents,
 )
-from retrieval.loaders import doc_id_for
+from retrieval.ingest.loaders import doc_id_for
+from teams.identity import User
 from ui import components, library, markup, resources, signin
 from ui.engine import Engine
 from ui.uploads import UPLOAD_TYPES, ingest_uploads

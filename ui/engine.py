@@ -6,7 +6,7 @@ load per tab. Streamlit runs each tab's script on its own thread, so every store
 through `SerializedStore`, which lets one call at a time reach the engine (encoding, the slow
 part, runs outside the lock, so tabs still overlap their work).
 
-    engine = Engine.open(Settings())
+    engine = Engine.open(RegressSettings())
     engine.stats().documents
     # -> 8
 """
@@ -22,20 +22,19 @@ from typing import Any
 from assistant.audited import audited
 from assistant.chat import Assistant
 from assistant.errors import AssistantError
-from assistant.identity import Identities, User
+from regress.settings import RegressSettings
 from retrieval.access import group_names
 from retrieval.alignment import align
-from retrieval.audit import Action, AuditLog
 from retrieval.encoders import Encoders, TokenMatch
-from retrieval.library import DocumentInfo, document_count, documents
-from retrieval.loaders import doc_id_for
-from retrieval.permissions import change_groups, document_groups
+from retrieval.ingest.library import DocumentInfo, document_count, documents
+from retrieval.ingest.loaders import doc_id_for
 from retrieval.retriever import MultiStageRetriever
-from retrieval.schema import layout_for
-from retrieval.settings import Settings
 from retrieval.stores import open_store
 from retrieval.stores.base import Store
 from retrieval.types import Filter
+from teams.audit import Action, AuditLog
+from teams.identity import Identities, User
+from teams.permissions import change_groups, document_groups
 
 
 class SerializedStore:
@@ -93,7 +92,7 @@ class StoreStats:
 class Engine:
     """The store, encoders, retriever and assistant the page uses, opened once from settings."""
 
-    def __init__(self, settings: Settings, encoders: Encoders, store: Store) -> None:
+    def __init__(self, settings: RegressSettings, encoders: Encoders, store: Store) -> None:
         self.settings = settings
         self.encoders = encoders
         self.store = store
@@ -143,14 +142,14 @@ class Engine:
         return tuple(align(self.encoders, query, passage_text))
 
     @classmethod
-    def open(cls, settings: Settings, encoders: Encoders | None = None) -> Engine:
+    def open(cls, settings: RegressSettings, encoders: Encoders | None = None) -> Engine:
         """Load the encoders (unless given) and open the configured store.
 
         Raises `ModelUnavailableError`, `StoreLockedError`, `StoreUnavailableError` or
         `LayoutMismatchError` (all `RetrievalError`s with a message a user can act on).
         """
         encoders = encoders or Encoders(settings)
-        store = open_store(settings, layout_for(settings, encoders))
+        store = open_store(settings, encoders.layout(settings))
         return cls(settings, encoders, SerializedStore(store))  # type: ignore[arg-type]
 
     @property

@@ -12,8 +12,8 @@ import streamlit as st
 
 from assistant.citations import strip_markers
 from assistant.conversations import ConversationStore, HistoryError, Turn
+from regress.settings import RegressSettings
 from retrieval.errors import MsragError
-from retrieval.settings import Settings
 from ui import markup
 from ui.engine import Engine
 
@@ -30,7 +30,7 @@ def feedback_row(
     stored: Turn,
     message: dict[str, Any],
     engine: Engine | None,
-    settings: Settings,
+    settings: RegressSettings,
     *,
     with_case: bool = True,
 ) -> None:
@@ -99,7 +99,7 @@ def suggested_phrases(stored: Turn) -> str:
 
 
 def _save_case(
-    history: ConversationStore, stored: Turn, engine: Engine, settings: Settings
+    history: ConversationStore, stored: Turn, engine: Engine, settings: RegressSettings
 ) -> None:
     with st.popover("Save as regression case", icon=":material/playlist_add_check:"):
         st.caption(
@@ -126,7 +126,7 @@ def save_case(
     history: ConversationStore,
     stored: Turn,
     engine: Engine,
-    settings: Settings,
+    settings: RegressSettings,
     phrases: list[str],
 ) -> str:
     """Append the turn as a case and record its goldens; one sentence saying what happened."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.identity import User
 from retrieval.errors import MsragError
+from teams.identity import User
 from ui import markup
 from ui.engine import Engine
 

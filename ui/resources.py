@@ -18,15 +18,15 @@ import streamlit as st
 from pydantic import SecretStr, ValidationError
 
 from assistant.conversations import ConversationStore, HistoryError
+from regress.settings import RegressSettings
 from retrieval.encoders import Encoders
 from retrieval.errors import MsragError
-from retrieval.settings import Settings
 from ui.engine import Engine
 
 log = logging.getLogger("msrag.ui")
 
 
-def settings_key(settings: Settings) -> str:
+def settings_key(settings: RegressSettings) -> str:
     """Identity of a configuration: a changed `.env` or environment opens a new engine."""
     values = {
         name: value.get_secret_value() if isinstance(value, SecretStr) else str(value)
@@ -40,12 +40,12 @@ def settings_key(settings: Settings) -> str:
     max_entries=1,  # one store per process: a new configuration releases the old store's lock
     on_release=lambda engine: engine.close(),
 )
-def _engine(key: str, _settings: Settings) -> Engine:
+def _engine(key: str, _settings: RegressSettings) -> Engine:
     return Engine.open(_settings, _encoders(key, _settings))
 
 
 @st.cache_resource(show_spinner=False, max_entries=1)
-def _encoders(key: str, _settings: Settings) -> Encoders:
+def _encoders(key: str, _settings: RegressSettings) -> Encoders:
     # Cached apart from the engine: while the store cannot be opened (a Qdrant server that is
     # away) every page run tries the store again, and need not load the models again too.
     return Encoders(_settings)
@@ -55,7 +55,7 @@ _engine_key: list[str] = []  # the key of the engine in the cache (at most one)
 _engine_key_lock = threading.Lock()
 
 
-def _engine_for(settings: Settings) -> Engine:
+def _engine_for(settings: RegressSettings) -> Engine:
     """The engine for these settings. When they changed, the old engine is released FIRST:
     Streamlit evicts a `max_entries=1` entry only after computing the new one, and the new
     engine cannot open a store folder whose lock the old one still holds."""
@@ -68,10 +68,10 @@ def _engine_for(settings: Settings) -> Engine:
         return _engine(key, settings)
 
 
-def open_engine() -> tuple[Settings | None, Engine | None, str | None]:
-    """Settings and the shared engine, or why there is none (a sentence for the page)."""
+def open_engine() -> tuple[RegressSettings | None, Engine | None, str | None]:
+    """RegressSettings and the shared engine, or why there is none (a sentence for the page)."""
     try:
-        settings = Settings()
+        settings = RegressSettings()
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
@@ -105,7 +105,7 @@ def _history(path: str, user_id: str) -> ConversationStore:
 
 
 def open_history(
-    settings: Settings | None, user_id: str
+    settings: RegressSettings | None, user_id: str
 ) -> tuple[ConversationStore | None, str | None]:
     """`user_id`'s conversations, or why there are none (a sentence for the page)."""
     if settings is None:

@@ -17,13 +17,14 @@ from typing import NoReturn
 
 import streamlit as st
 
-from assistant.identity import Identities, UnsafeBindError, User, check_bind
+from regress.settings import RegressSettings
 from retrieval.errors import MsragError
-from retrieval.settings import Settings
+from teams.errors import UnsafeBindError
+from teams.identity import Identities, User, check_bind
 from ui import markup
 
 
-def current_user(settings: Settings, identities: Identities) -> User | None:
+def current_user(settings: RegressSettings, identities: Identities) -> User | None:
     """The signed-in user, or None when nobody is (header missing, not logged in)."""
     if settings.auth == "none":
         return identities.local()
@@ -47,7 +48,7 @@ def session_user() -> User:
     return user
 
 
-def gate(settings: Settings, identities: Identities) -> User:
+def gate(settings: RegressSettings, identities: Identities) -> User:
     """The user, or draw the sign-in-required page (and only it) and stop the run.
 
     Another user in the same browser session (a proxy that switched accounts) starts from a
@@ -88,7 +89,7 @@ def _stop(title: str, message: str) -> NoReturn:
     raise AssertionError("st.stop() ends the run")
 
 
-def who_panel(settings: Settings, user: User) -> None:
+def who_panel(settings: RegressSettings, user: User) -> None:
     """The sidebar's line about the user: name, groups, admin."""
     if settings.auth == "none":
         st.caption("Single-user mode (MSRAG_AUTH=none): you see every document.")

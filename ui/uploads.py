@@ -17,10 +17,10 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from regress.settings import RegressSettings
 from retrieval.errors import RetrievalError
-from retrieval.ingest import DocumentEncoder, FileResult, ingest
-from retrieval.loaders import SUPPORTED_SUFFIXES
-from retrieval.settings import Settings
+from retrieval.ingest.loaders import SUPPORTED_SUFFIXES
+from retrieval.ingest.pipeline import DocumentEncoder, FileResult, ingest
 from retrieval.stores.base import Store
 
 # What the upload widget accepts (the loaders' types, without the dot).
@@ -31,7 +31,7 @@ _MAX_NAME_BYTES = 200  # file systems allow 255; room left for a temporary suffi
 Progress = Callable[[int, int, str], None]  # (files done, files in total, current file name)
 
 
-def upload_dir(settings: Settings) -> Path:
+def upload_dir(settings: RegressSettings) -> Path:
     return settings.data_dir / "uploads"
 
 
@@ -51,7 +51,7 @@ def safe_name(name: str) -> str:
 
 def ingest_uploads(
     files: Sequence[tuple[str, bytes]],
-    settings: Settings,
+    settings: RegressSettings,
     store: Store,
     encoders: DocumentEncoder,
     progress: Progress | None = None,
@@ -76,7 +76,7 @@ def ingest_uploads(
 def _ingest_one(
     path: Path,
     data: bytes,
-    settings: Settings,
+    settings: RegressSettings,
     store: Store,
     encoders: DocumentEncoder,
     groups: Sequence[str] | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from retrieval.schema import Layout
-from retrieval.settings import Settings
+from retrieval.settings import RetrievalSettings
 from retrieval.stores.base import Store
 from retrieval.stores.edge import EdgeStore
 from retrieval.stores.server import ServerStore, connect, server_errors
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["EdgeStore", "ServerStore", "Store", "open_store", "stored_layout"]
 
 
-def open_store(settings: Settings, layout: Layout, client: QdrantClient | None = None) -> Store:
+def open_store(
+    settings: RetrievalSettings, layout: Layout, client: QdrantClient | None = None
+) -> Store:
     """The Qdrant server at `QDRANT_URL` (or the `client` given), else the embedded store.
 
     Creates the collection with `layout` on first use; raises `LayoutMismatchError` when an
@@ -33,7 +35,7 @@ def open_store(settings: Settings, layout: Layout, client: QdrantClient | None =
     return EdgeStore.from_settings(settings, layout)
 
 
-def stored_layout(settings: Settings, client: QdrantClient | None = None) -> Layout | None:
+def stored_layout(settings: RetrievalSettings, client: QdrantClient | None = None) -> Layout | None:
     """The layout the configured collection was built with, without opening it for queries
     (None if it does not exist yet)."""
     if client is not None:

@@ -28,7 +28,7 @@ from retrieval.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
-from retrieval.plan import Stage, render, stored_vectors
+from retrieval.plan import render, stored_vectors
 from retrieval.schema import (
     BM25,
     COLBERT,
@@ -38,7 +38,7 @@ from retrieval.schema import (
     MUVERA,
     Layout,
 )
-from retrieval.settings import Settings
+from retrieval.settings import RetrievalSettings
 from retrieval.stores.disk_space import ensure_free_space
 from retrieval.stores.folder_lock import FolderLock
 from retrieval.types import (
@@ -48,6 +48,7 @@ from retrieval.types import (
     Passage,
     QueryPlan,
     SparseVector,
+    Stage,
     StoredPoint,
 )
 
@@ -183,7 +184,7 @@ class EdgeStore:
                 )
 
     @classmethod
-    def from_settings(cls, settings: Settings, layout: Layout) -> EdgeStore:
+    def from_settings(cls, settings: RetrievalSettings, layout: Layout) -> EdgeStore:
         return cls(settings.store_path, layout, min_free_mb=settings.min_free_mb)
 
     @staticmethod

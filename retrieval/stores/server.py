@@ -19,7 +19,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from retrieval.access import GROUPS_FIELD, PUBLIC, stored_groups
 from retrieval.errors import LayoutMismatchError, StoreUnavailableError
-from retrieval.plan import Stage, render, stored_vectors
+from retrieval.plan import render, stored_vectors
 from retrieval.schema import (
     BM25,
     COLBERT,
@@ -29,7 +29,7 @@ from retrieval.schema import (
     MUVERA,
     Layout,
 )
-from retrieval.settings import Settings
+from retrieval.settings import RetrievalSettings
 from retrieval.stores.retrying import RetryingClient
 from retrieval.types import (
     Chunk,
@@ -38,6 +38,7 @@ from retrieval.types import (
     Passage,
     QueryPlan,
     SparseVector,
+    Stage,
     StoredPoint,
 )
 
@@ -53,7 +54,7 @@ _DATATYPES = {
 }
 
 
-def connect(settings: Settings) -> QdrantClient:
+def connect(settings: RetrievalSettings) -> QdrantClient:
     """A client for the server at `QDRANT_URL` with `QDRANT_API_KEY`."""
     if not settings.qdrant_url:
         raise ValueError("A Qdrant server connection needs QDRANT_URL.")
@@ -81,7 +82,7 @@ class CollectionOptions:
     dense_on_disk: bool | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CollectionOptions:
+    def from_settings(cls, settings: RetrievalSettings) -> CollectionOptions:
         return cls(
             shard_number=settings.shard_number,
             replication_factor=settings.replication_factor,
@@ -130,7 +131,7 @@ class ServerStore:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, layout: Layout, client: QdrantClient | None = None
+        cls, settings: RetrievalSettings, layout: Layout, client: QdrantClient | None = None
     ) -> ServerStore:
         """The collection `settings.collection` at `QDRANT_URL` (or in the client given)."""
         options = CollectionOptions.from_settings(settings)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from msrag.settings import Settings
 from retrieval.retriever import Retrieval
-from retrieval.settings import Settings
 from retrieval.types import Filter, Passage
 from tests.llm_server import ScriptedLLM
 

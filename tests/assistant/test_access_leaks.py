@@ -19,18 +19,17 @@ from typer.testing import CliRunner
 
 from assistant.audited import audited
 from assistant.chat import Assistant
-from assistant.identity import Identities, User
 from msrag.cli import app
+from msrag.settings import Settings
 from retrieval.access import PUBLIC
-from retrieval.audit import AuditLog
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
+from retrieval.ingest.offline import OfflineModels
+from retrieval.ingest.pipeline import ingest
 from retrieval.modes import MODES
-from retrieval.offline import OfflineModels
 from retrieval.retriever import MultiStageRetriever
-from retrieval.schema import layout_for
-from retrieval.settings import Settings
 from retrieval.stores import EdgeStore, ServerStore
+from teams.audit import AuditLog
+from teams.identity import Identities, User
 from tests.assistant.conftest import SECRET, llm_settings
 from tests.conftest import make_settings
 from tests.llm_server import Reply, ScriptedLLM
@@ -91,7 +90,7 @@ def retriever(
 ) -> Iterator[MultiStageRetriever]:
     root = tmp_path_factory.mktemp(f"leaks-{request.param}")
     settings = make_settings(offline_model_dirs, root / "data")
-    layout = layout_for(settings, encoders.configured(settings))
+    layout = encoders.configured(settings).layout(settings)
     if request.param == "edge":
         store = EdgeStore(settings.store_path, layout)
     else:
@@ -300,7 +299,7 @@ def test_identities_from_the_groups_file(tmp_path: Path) -> None:
 
 
 def test_a_damaged_database_costs_the_entry_not_the_action(tmp_path: Path) -> None:
-    from retrieval.audit import AuditUnavailableError
+    from teams.audit import AuditUnavailableError
 
     damaged = tmp_path / "conversations.db"
     damaged.write_bytes(b"not a database" * 100)

@@ -378,7 +378,7 @@ def test_no_room_for_passages_is_a_clear_error(llm_server, tmp_path: Path) -> No
 
 class TestQuestion:
     def test_too_long_is_a_clear_error(self, tmp_path):
-        assistant, retriever = make(None, tmp_path, max_question_chars=100)
+        assistant, retriever = make(None, tmp_path, max_query_chars=100)
         with pytest.raises(QueryTooLongError, match="MSRAG_MAX_QUESTION_CHARS"):
             assistant.ask("x" * 101)
         assert retriever.queries == []

@@ -18,8 +18,8 @@ import pytest
 
 from assistant.chat import Assistant
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
+from retrieval.ingest.pipeline import ingest
 from retrieval.retriever import MultiStageRetriever
 from tests.conftest import DEMO_DOCS, make_settings
 from tests.llm_server import ScriptedLLM

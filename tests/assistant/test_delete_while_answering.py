@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from assistant.chat import Assistant
 from assistant.types import DoneEvent, SourcesEvent
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
-from retrieval.library import delete_document, documents
+from retrieval.ingest.library import delete_document, documents
+from retrieval.ingest.pipeline import ingest
 from retrieval.retriever import MultiStageRetriever
-from retrieval.settings import Settings
 from tests.conftest import DEMO_DOCS
 
 

@@ -11,11 +11,11 @@ from pydantic import SecretStr
 
 from assistant.chat import Assistant
 from assistant.llm import LLMClient
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
+from retrieval.ingest.pipeline import ingest
 from retrieval.retriever import MultiStageRetriever
-from retrieval.settings import Settings
 from tests.assistant.conftest import SECRET
 from tests.conftest import DEMO_DOCS, make_settings
 from tests.llm_server import Reply, ScriptedLLM

@@ -8,7 +8,7 @@ import pytest
 
 from assistant.extractive import ExtractiveAnswerer
 from assistant.types import Source
-from retrieval.loaders import load
+from retrieval.ingest.loaders import load
 
 
 def source(number: int, text: str, title: str = "Brewing Japanese green tea") -> Source:

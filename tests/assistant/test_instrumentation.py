@@ -17,10 +17,10 @@ from llama_index.core.instrumentation.events.retrieval import (
 )
 
 from assistant.chat import Assistant
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
+from retrieval.ingest.pipeline import ingest
 from retrieval.retriever import MultiStageRetriever
-from retrieval.settings import Settings
 from tests.conftest import DEMO_DOCS
 
 

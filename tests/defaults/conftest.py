@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
 from tests.defaults.hub_standins import build_hub_cache
 
 

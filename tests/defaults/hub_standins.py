@@ -11,7 +11,8 @@ its cache before going online. This module writes, for each name, what that down
     <cache>/models--<org>--<repo>/files_metadata.json         fastembed's size record
 
 with the registry's file names, ONNX input/output signatures and dimensions, built from the offline
-MiniLM (all-MiniLM-L6-v2 int8, see `retrieval/offline.py`) with the `onnx` package (no torch):
+MiniLM (all-MiniLM-L6-v2 int8, see `retrieval/ingest/offline.py`) with the `onnx` package (no
+torch):
 
 - `BAAI/bge-small-en-v1.5` (repo `Qdrant/bge-small-en-v1.5-onnx-Q`): `model_optimized.onnx`,
   (input_ids, attention_mask, token_type_ids) → `last_hidden_state` [batch, seq, 384]: MiniLM as is.
@@ -40,7 +41,7 @@ import onnx
 from fastembed import LateInteractionTextEmbedding, SparseTextEmbedding, TextEmbedding
 from onnx import TensorProto, helper, numpy_helper
 
-from retrieval.offline import OfflineModels, stopwords_file
+from retrieval.ingest.offline import OfflineModels, stopwords_file
 from retrieval.settings import (
     DEFAULT_COLBERT_MODEL,
     DEFAULT_DENSE_MODEL,

@@ -21,6 +21,7 @@ import pytest
 from fastembed.late_interaction.colbert import Colbert
 from streamlit.testing.v1 import AppTest
 
+from msrag.settings import Settings
 from retrieval.alignment import align, maxsim
 from retrieval.encoders import Encoders
 from retrieval.errors import ModelUnavailableError
@@ -28,7 +29,6 @@ from retrieval.settings import (
     DEFAULT_COLBERT_MODEL,
     DEFAULT_DENSE_MODEL,
     DEFAULT_SPARSE_MODEL,
-    Settings,
 )
 from tests.conftest import DEMO_DOCS
 from tests.defaults.conftest import offline_env

@@ -20,11 +20,10 @@ import yaml
 
 from assistant.chat import Assistant
 from assistant.types import Answer, CitationEvent, DoneEvent, SourcesEvent, TextEvent
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
+from retrieval.ingest.pipeline import ingest
 from retrieval.retriever import MultiStageRetriever
-from retrieval.schema import layout_for
-from retrieval.settings import Settings
 from retrieval.stores import open_store
 from tests.conftest import DEMO_DOCS, REPO, make_settings
 from tests.live.conftest import LiveServer, msrag_command
@@ -54,7 +53,7 @@ def live_settings(live_llm: LiveServer, offline_model_dirs, tmp_path_factory) ->
 @pytest.fixture(scope="module")
 def assistant(live_settings: Settings, encoders: Encoders) -> Assistant:
     encoders = encoders.configured(live_settings)
-    store = open_store(live_settings, layout_for(live_settings, encoders))
+    store = open_store(live_settings, encoders.layout(live_settings))
     report = ingest([DEMO_DOCS], live_settings, store, encoders, progress=False)
     assert report.ok, report.summary()
     retriever = MultiStageRetriever.from_settings(live_settings, encoders=encoders, store=store)

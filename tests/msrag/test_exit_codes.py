@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from msrag.cli import app
 from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UPSTREAM, EXIT_USAGE
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
 from tests.conftest import DEMO_DOCS, REPO
 from tests.llm_server import Break, Reply, ScriptedLLM
 from tests.retrieval.test_evaluate import write_beir

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from msrag.settings import Settings
 from regress.cases import load_suite
 from regress.runner import RegressionRunner, RunReport
 from retrieval.encoders import Encoders
-from retrieval.offline import OfflineModels
-from retrieval.settings import Settings
+from retrieval.ingest.offline import OfflineModels
 from tests.conftest import REPO, make_settings
 
 EXAMPLE_DIR = REPO / "examples" / "regress"

@@ -131,7 +131,7 @@ def record_example(settings: Any, suite_path: Path = EXAMPLE_SUITE, *, update: b
 
 
 def main() -> None:  # python3 -m tests.regress.demo_llm
-    from retrieval.offline import assemble_offline_models
+    from retrieval.ingest.offline import assemble_offline_models
     from tests.conftest import MODELS_CACHE, make_settings
 
     models = assemble_offline_models(MODELS_CACHE)

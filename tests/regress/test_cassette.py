@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.llm import LLMClient, LLMError
+from msrag.settings import Settings
 from regress.cassette import (
     MISS_KIND,
     Cassette,
@@ -17,7 +18,6 @@ from regress.cassette import (
     ReplayLLM,
     request_key,
 )
-from retrieval.settings import Settings
 from tests.llm_server import Break, Reply, ScriptedLLM
 
 ASK = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "When?"}]

@@ -13,9 +13,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from regress.cli import regress_command
-from retrieval.offline import OfflineModels
-from retrieval.settings import Settings
+from msrag.commands.regress import regress_command
+from msrag.settings import Settings
+from retrieval.ingest.offline import OfflineModels
 from tests.conftest import REPO
 
 

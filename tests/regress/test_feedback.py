@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 from assistant.chat import Assistant
 from assistant.conversations import ConversationStore, Turn
 from msrag.cli import app
+from msrag.settings import Settings
 from regress.cases import load_suite
 from regress.feedback import HEADER, append_cases, case_from_turn, record_case
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
+from retrieval.ingest.pipeline import ingest
 from retrieval.retriever import MultiStageRetriever
-from retrieval.settings import Settings
 from tests.assistant.test_conversations import _answer
 from tests.conftest import DEMO_DOCS, make_settings, shipped_layout
 from tests.llm_server import Reply, ScriptedLLM

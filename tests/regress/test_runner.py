@@ -13,11 +13,11 @@ from xml.etree import ElementTree
 import pytest
 
 from assistant.prompts import DEFAULT_DIR
+from msrag.settings import Settings
 from regress.cases import load_suite
 from regress.cassette import CassetteError
 from regress.report import junit_xml
 from regress.runner import RegressError, RegressionRunner, RunReport
-from retrieval.settings import Settings
 from tests.llm_server import ScriptedLLM
 from tests.regress.conftest import EXAMPLE_DIR
 from tests.regress.demo_llm import record_example

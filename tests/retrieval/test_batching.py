@@ -13,8 +13,7 @@ import pytest
 
 from retrieval.batching import length_batches
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest_chunks
-from retrieval.schema import layout_for
+from retrieval.ingest.pipeline import ingest_chunks
 from retrieval.stores import open_store
 from retrieval.types import Chunk, ChunkVectors
 from tests.conftest import make_settings
@@ -189,7 +188,7 @@ def test_ingest_streams_bounded_batches_and_stores_every_chunk(
         def encode_documents(self, batch: Sequence[str]) -> list[ChunkVectors]:
             raise AssertionError("ingest encodes the batches it forms")
 
-    store = open_store(settings, layout_for(settings, encoders))
+    store = open_store(settings, encoders.layout(settings))
     try:
         stats = ingest_chunks(iter(chunks), store, Watching(), progress=False, window=10)
         assert stats["chunks"] == 30 and store.count() == 30

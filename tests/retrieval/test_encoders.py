@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
 from retrieval.errors import ModelUnavailableError
-from retrieval.settings import Settings
 from tests.conftest import make_settings
 
 

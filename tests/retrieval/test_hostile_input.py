@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from retrieval.chunking import chunk_document, count_tokens
-from retrieval.loaders import Document, LoadError, load
-from retrieval.settings import Settings
+from msrag.settings import Settings
+from retrieval.ingest.chunking import chunk_document, count_tokens
+from retrieval.ingest.loaders import Document, LoadError, load
 from tests.conftest import REPO
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -210,7 +210,7 @@ BOMBS = {
 _BOMB_CHILD = """
     import resource, sys
     resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
-    from retrieval.loaders import LoadError, load
+    from retrieval.ingest.loaders import LoadError, load
     data = sys.stdin.buffer.read()
     try:
         doc = load(sys.argv[1], data=data)

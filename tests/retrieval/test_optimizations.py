@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
 from retrieval.errors import LayoutMismatchError
-from retrieval.ingest import ingest
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
+from retrieval.ingest.pipeline import ingest
 from retrieval.pooling import pooled_count
 from retrieval.postprocess import apply_index_time_options, muvera_dim, query_muvera
 from retrieval.retriever import MultiStageRetriever
-from retrieval.schema import Layout, layout_for
-from retrieval.settings import Settings
+from retrieval.schema import Layout
 from retrieval.stores import EdgeStore, ServerStore, Store
 from retrieval.types import Chunk, ChunkVectors, QueryPlan
 from tests.conftest import DEMO_DOCS, make_settings
@@ -195,7 +195,7 @@ class TestIndexTimeOptions:
         [doc] = configured.encode_documents([text])
         assert len(doc.colbert) == pooled_count(len(raw.colbert), 3)
         assert doc.muvera.shape == (configured.muvera_dim,) == (10_240,)
-        layout = layout_for(settings, configured)
+        layout = configured.layout(settings)
         assert (layout.pool_factor, layout.muvera_dim) == (3, 10_240)
         assert configured.encode_query("lighthouse reef").muvera.shape == (10_240,)
         assert configured.encode_query("lighthouse", colbert=False).muvera is None

@@ -9,9 +9,9 @@ import pytest
 
 from retrieval.errors import RetrievalError
 from retrieval.modes import MODES
-from retrieval.plan import Stage, multivector_values, render, stored_vectors
+from retrieval.plan import multivector_values, render, stored_vectors
 from retrieval.schema import Layout
-from retrieval.types import ChunkVectors, Filter, QueryPlan, SparseVector
+from retrieval.types import ChunkVectors, Filter, QueryPlan, SparseVector, Stage
 
 LAYOUT = Layout("d", "s", "c", dense_dim=4, colbert_dim=3, muvera_dim=6)
 QUERY = ChunkVectors(

@@ -20,11 +20,11 @@ from llama_index.core.chat_engine import CondensePlusContextChatEngine
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
+from msrag.settings import Settings
 from retrieval.encoders import Encoders
 from retrieval.errors import EmptyQueryError, QueryTooLongError
 from retrieval.modes import MODES
 from retrieval.retriever import MultiStageRetriever
-from retrieval.settings import Settings
 from retrieval.types import Chunk, Filter
 
 FACTS = {
@@ -105,7 +105,7 @@ class TestArguments:
             retriever.retrieve(query)  # the LlamaIndex entry point too
 
     def test_the_query_limit_is_the_question_limit(self, retriever, settings: Settings) -> None:
-        assert retriever.max_query_chars == settings.max_question_chars == 4000
+        assert retriever.max_query_chars == settings.max_query_chars == 4000
         short = MultiStageRetriever(retriever.store, retriever.encoders, max_query_chars=120)
         assert short.search("  " + "sourdough " * 12 + "  ").passages  # 119 once stripped
         with pytest.raises(QueryTooLongError, match="MSRAG_MAX_QUESTION_CHARS"):
@@ -120,7 +120,7 @@ class TestArguments:
                 100,
                 2,
             )
-            assert (r.exact_dense, r.hnsw_ef) == (False, 256)
+            assert (r.dense_exact, r.hnsw_ef) == (False, 256)
         finally:
             r.close()
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
-from retrieval.offline import OfflineModels
-from retrieval.schema import layout_for
+from retrieval.ingest.offline import OfflineModels
+from retrieval.ingest.pipeline import ingest
 from retrieval.stores import open_store
 from tests.conftest import DEMO_DOCS, make_settings, shipped_layout
 
@@ -41,7 +40,7 @@ def demo_data(
     # the page builds Settings() from the environment: the shipped default layout
     settings = make_settings(offline_model_dirs, data_dir, **shipped_layout())
     encoders = encoders.configured(settings)
-    store = open_store(settings, layout_for(settings, encoders))
+    store = open_store(settings, encoders.layout(settings))
     try:
         report = ingest([DEMO_DOCS], settings, store, encoders, progress=False)
     finally:

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
-from retrieval.offline import OfflineModels
-from retrieval.settings import Settings
+from msrag.settings import Settings
+from retrieval.ingest.offline import OfflineModels
 from tests.conftest import DEMO_DOCS
 from tests.qdrant_gateway import Gateway
 from tests.ui.conftest import REPO, page_env

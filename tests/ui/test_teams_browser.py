@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.encoders import Encoders
-from retrieval.ingest import ingest
-from retrieval.offline import OfflineModels
-from retrieval.schema import layout_for
+from retrieval.ingest.offline import OfflineModels
+from retrieval.ingest.pipeline import ingest
 from retrieval.stores import open_store
 from tests.assistant.conftest import SECRET
 from tests.assistant.test_access_leaks import MARKERS, write_library
@@ -51,7 +50,7 @@ def server(
     data = tmp_path / "data"
     settings = make_settings(offline_model_dirs, data, **shipped_layout())
     configured = encoders.configured(settings)
-    store = open_store(settings, layout_for(settings, configured))
+    store = open_store(settings, configured.layout(settings))
     try:
         report = ingest([write_library(tmp_path)], settings, store, configured, progress=False)
         assert report.ok and {r.groups for r in report.files} == {(), ("hr",)}

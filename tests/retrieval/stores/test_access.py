@@ -296,7 +296,8 @@ def test_property_returned_is_the_unfiltered_ranking_restricted_to_what_is_allow
 def test_every_stage_of_every_mode_carries_the_groups(
     layout: Layout, base: Corpus, mode: str
 ) -> None:
-    from retrieval.plan import Stage, render
+    from retrieval.plan import render
+    from retrieval.types import Stage
 
     def stages(stage: Stage) -> Iterator[Stage]:
         yield stage

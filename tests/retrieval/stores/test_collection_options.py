@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from msrag.settings import Settings
 from retrieval.schema import Layout
-from retrieval.settings import Settings
 from retrieval.stores import open_store
 from tests.retrieval.stores.conftest import make_layout
 
@@ -112,7 +112,8 @@ def test_cluster_options_from_settings_reach_create_collection(
         ("file_hash", "keyword"),
         ("state", "keyword"),  # hides chunks of documents still being ingested
         ("groups", "keyword"),  # the caller's access, filtered on at every stage
-        ("chunk_index", "integer"),  # one row per document in the library (retrieval/library.py)
+        # one row per document in the library (retrieval/ingest/library.py)
+        ("chunk_index", "integer"),
     ]
 
 

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from retrieval.encoders import Encoders
+from retrieval.ingest.offline import OfflineModels
 from retrieval.modes import MODES
-from retrieval.offline import OfflineModels
-from retrieval.schema import Layout, layout_for
+from retrieval.schema import Layout
 from retrieval.stores import EdgeStore, ServerStore, Store
 from retrieval.types import Chunk, Filter, Passage, QueryPlan
 from tests.conftest import DEMO_DOCS, make_settings
@@ -38,7 +38,7 @@ TOL = 1e-4
 # How the dense prefetch searches: always by scan, or the product's default (Qdrant scans a
 # store under its full-scan threshold and walks the HNSW graph past it). These stores are small,
 # so the default must give exactly the scan's results (local mode always scans).
-DENSE_SEARCH = {"exact": {"exact_dense": True}, "default": {"exact_dense": False, "hnsw_ef": 256}}
+DENSE_SEARCH = {"exact": {"dense_exact": True}, "default": {"dense_exact": False, "hnsw_ef": 256}}
 
 
 def assert_same_ranking(a: list[Passage], b: list[Passage], deeper: dict[str, float]) -> None:
@@ -188,7 +188,7 @@ class TestRealEncoders:
         # MUVERA on, so that every mode, muvera+colbert included, runs on real vectors.
         settings = make_settings(offline_model_dirs, tmp_path_factory.mktemp("enc"), muvera=True)
         encoders = Encoders(settings)
-        return encoders, layout_for(settings, encoders)
+        return encoders, encoders.layout(settings)
 
     @pytest.fixture(scope="class")
     def stores(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import StoreFullError
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
 from retrieval.stores import EdgeStore, disk_space
 from retrieval.types import Filter
 from tests.retrieval.stores.conftest import make_layout

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from msrag.settings import Settings
 from retrieval.errors import LayoutMismatchError, StoreLockedError, StoreUnavailableError
 from retrieval.schema import Layout
-from retrieval.settings import Settings
 from retrieval.stores import EdgeStore, open_store
 from retrieval.stores.edge import LAYOUT_FILE
 from retrieval.types import QueryPlan

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import StoreLockedError
-from retrieval.offline import OfflineModels
+from retrieval.ingest.offline import OfflineModels
 from retrieval.schema import Layout
 from retrieval.stores import EdgeStore
 from retrieval.stores.edge import LAYOUT_FILE

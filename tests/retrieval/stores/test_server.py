@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient, models
 
+from msrag.settings import Settings
 from retrieval.errors import LayoutMismatchError, StoreUnavailableError
 from retrieval.schema import Layout
-from retrieval.settings import Settings
 from retrieval.stores import ServerStore, open_store
 from retrieval.stores.server import LAYOUT_KEY
 from tests.retrieval.stores.conftest import Corpus, StoreContract, make_layout

@@ -18,8 +18,8 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException
 
+from msrag.settings import Settings
 from retrieval.errors import StoreUnavailableError
-from retrieval.settings import Settings
 from retrieval.stores import ServerStore
 from retrieval.stores.retrying import RetryingClient
 from tests.retrieval.stores.conftest import make_layout

@@ -1,0 +1,170 @@
+"""`msrag docs list|show|delete|reingest`: the document library in the terminal.
+
+A typer sub-app of its own, so that other commands about documents (e.g. access grants) join it
+here. Every command reads payload indexes only (see `retrieval/ingest/library.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from msrag.console import (
+    err,
+    load_settings,
+    opened_retriever,
+    operator_name,
+    out,
+    user_errors,
+)
+from teams.audit import Action
+
+docs_app = typer.Typer(
+    help="The documents in the store: list, show one's chunks, delete, re-ingest.",
+    no_args_is_help=True,
+)
+
+SORT_KEYS = ("source", "title", "chunks", "pages", "size", "ingested")
+SourceArgument = Annotated[str, typer.Argument(help="The document's source, as `docs list` shows.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `msrag docs …` to the root app."""
+    app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("list")
+def list_(
+    filter_: Annotated[
+        str | None,
+        typer.Option("--filter", "-f", help="Only documents whose source or title contains this."),
+    ] = None,
+    sort: Annotated[
+        str, typer.Option(help=f"Sort by: {', '.join(SORT_KEYS)} (prefix '-' for descending).")
+    ] = "source",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Every stored document: source, title, chunks, pages, size, ingested at, content hash."""
+    from retrieval.ingest.library import documents, human_size, sort_documents
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        rows = sort_documents(documents(retriever.store), sort, filter_ or "")
+    if as_json:
+        out.print_json(json.dumps([asdict(r) for r in rows]))
+        return
+    table = Table("source", "title", "chunks", "pages", "size", "ingested (UTC)", "content hash")
+    for r in rows:
+        table.add_row(
+            escape(r.source),
+            escape(r.title),
+            str(r.chunks),
+            "—" if r.pages is None else str(r.pages),
+            human_size(r.size_bytes),
+            (r.ingested_at or "—")[:19].replace("T", " "),
+            r.content_hash[:12],
+        )
+    out.print(table)
+    err.print(f"{len(rows)} documents, {sum(r.chunks for r in rows)} chunks")
+
+
+@docs_app.command()
+def show(source: SourceArgument) -> None:
+    """One document's chunks in order, with their page/heading, and the text."""
+    from retrieval.ingest.library import chunks_of, document, human_size
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        info = document(retriever.store, source)
+        chunks = chunks_of(retriever.store, source)
+    out.print(f"[bold]{escape(info.title)}[/bold] — {escape(info.source)}")
+    out.print(
+        f"{info.chunks} chunks · {human_size(info.size_bytes)} · ingested "
+        f"{(info.ingested_at or '—')[:19].replace('T', ' ')} · {info.content_hash[:12]}"
+    )
+    for chunk in chunks:
+        where = f" · {escape(chunk.location)}" if chunk.location else ""
+        out.print(f"\n[bold]#{chunk.chunk_index}[/bold]{where}")
+        out.print(chunk.text, markup=False, highlight=False)
+
+
+@docs_app.command()
+def delete(
+    source: SourceArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
+) -> None:
+    """Delete a document (all its chunks). Asks first unless --yes."""
+    from retrieval.ingest.library import delete_document, document
+    from teams.audit import AuditLog
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        info = document(retriever.store, source)
+        if not yes and not typer.confirm(
+            f"Delete {info.source} ({info.chunks} chunks) from the store?", err=True
+        ):
+            err.print("Nothing deleted.")
+            raise typer.Exit(1)
+        removed = delete_document(retriever.store, source)
+        AuditLog.from_settings(settings).record(
+            operator_name(), "delete", source, doc_ids=[info.doc_id]
+        )
+    out.print(f"Deleted {escape(source)} ({removed} chunks).")
+
+
+@docs_app.command()
+def reingest(source: SourceArgument) -> None:
+    """Read the document's file again and store it (unchanged files are left as they are)."""
+    from retrieval.ingest.library import reingest as reingest_document
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        result = reingest_document(
+            retriever.store, source, settings, retriever.encoders, Path.cwd()
+        )
+    detail = f": {result.reason}" if result.reason else f" ({result.chunks} chunks)"
+    out.print(f"{escape(result.path)} — {result.status}{escape(detail)}")
+    raise typer.Exit(0 if result.status in ("ingested", "unchanged") else 1)
+
+
+# --- docs: access groups -------------------------------------------------------------------------
+SourcesArgument = Annotated[
+    list[str], typer.Argument(help="Documents by source, as `msrag search` shows them.")
+]
+GroupsOption = Annotated[str, typer.Option(help="Comma-separated groups, e.g. hr,legal.")]
+
+
+@docs_app.command("grant")
+def docs_grant(sources: SourcesArgument, groups: GroupsOption) -> None:
+    """Let GROUPS see these documents (added to the groups they have). A payload update: no
+    re-encoding. A document for everyone becomes one for these groups only."""
+    _change_groups(sources, groups, grant=True)
+
+
+@docs_app.command("revoke")
+def docs_revoke(sources: SourcesArgument, groups: GroupsOption) -> None:
+    """Stop GROUPS from seeing these documents; with no group left, everyone may see them."""
+    _change_groups(sources, groups, grant=False)
+
+
+def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
+    from retrieval.access import group_names
+    from retrieval.ingest.loaders import doc_id_for
+    from teams.audit import AuditLog
+    from teams.permissions import change_groups
+
+    settings = load_settings()
+    with user_errors(), opened_retriever(settings) as retriever:
+        names = group_names(groups)
+        log = AuditLog.from_settings(settings)
+        for source in sources:
+            now = change_groups(retriever.store, source, names, grant=grant)
+            action: Action = "grant" if grant else "revoke"
+            log.record(operator_name(), action, source, doc_ids=[doc_id_for(source)], groups=now)
+            out.print(f"{source}: {', '.join(now) or 'everyone'}")

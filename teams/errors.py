@@ -1,0 +1,25 @@
+"""The team layer's errors: sign-in, groups and the audit log."""
+
+from __future__ import annotations
+
+from retrieval.errors import MsragError
+
+
+class TeamError(MsragError):
+    """Base of the team layer's errors."""
+
+
+class UnsafeBindError(TeamError):
+    """Header mode on an address the proxy does not stand in front of."""
+
+
+class GroupsFileError(TeamError):
+    """The groups file is missing or not a mapping of users to groups."""
+
+
+class AuditUnavailableError(TeamError):
+    """The audit table cannot be read (a damaged or unreadable database file)."""
+
+
+class NotAllowedError(TeamError):
+    """The caller may not make this change (not an admin)."""
