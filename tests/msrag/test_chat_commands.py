@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from msrag.cli import app
 from retrieval.ingest.offline import OfflineModels
 from tests.conftest import DEMO_DOCS
-from tests.retrieval.test_evaluate import write_beir
+from tests.retrieval.ingest.test_evaluate import write_beir
 
 runner = CliRunner()
 

@@ -22,7 +22,7 @@ from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UPSTREAM, EXIT_USAGE
 from retrieval.ingest.offline import OfflineModels
 from tests.conftest import DEMO_DOCS, REPO
 from tests.llm_server import Break, Reply, ScriptedLLM
-from tests.retrieval.test_evaluate import write_beir
+from tests.retrieval.ingest.test_evaluate import write_beir
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from assistant.conversations import ConversationStore
 from msrag.cli import app
-from tests.assistant.test_cli import workdir  # noqa: F401 (fixture)
+from tests.msrag.test_chat_commands import workdir  # noqa: F401 (fixture)
 from tests.conftest import DEMO_DOCS
 
 runner = CliRunner()

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.retrieval.test_ingest import CHILD
+from tests.retrieval.ingest.test_ingest import CHILD
 
 from retrieval.encoders import Encoders
 from retrieval.ingest.pipeline import ingest
