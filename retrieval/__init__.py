@@ -10,7 +10,29 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load on first use
+    from retrieval.alignment import align
+    from retrieval.encoders import Encoders, TokenMatch
+    from retrieval.errors import (
+        EmptyQueryError,
+        LayoutMismatchError,
+        ModelUnavailableError,
+        QueryTooLongError,
+        RetrievalError,
+        StoreCorruptError,
+        StoreFullError,
+        StoreLockedError,
+        StoreUnavailableError,
+        UnknownDocumentError,
+    )
+    from retrieval.modes import MODE_SPECS, MODES, ModeSpec, mode_spec
+    from retrieval.retriever import MultiStageRetriever, Retrieval, check_query
+    from retrieval.schema import Layout
+    from retrieval.settings import RetrievalSettings
+    from retrieval.stores import Store, open_store
+    from retrieval.types import Chunk, ChunkVectors, Filter, Passage, QueryPlan, SparseVector
 
 # Lazy re-exports (PEP 562): `from retrieval.settings import RetrievalSettings` should not load
 # fastembed, onnxruntime and the Qdrant engine. The write path (loading, chunking, ingesting,
@@ -52,7 +74,38 @@ _EXPORTS = {
         "errors",
     ),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "MODES",
+    "MODE_SPECS",
+    "Chunk",
+    "ChunkVectors",
+    "EmptyQueryError",
+    "Encoders",
+    "Filter",
+    "Layout",
+    "LayoutMismatchError",
+    "ModeSpec",
+    "ModelUnavailableError",
+    "MultiStageRetriever",
+    "Passage",
+    "QueryPlan",
+    "QueryTooLongError",
+    "Retrieval",
+    "RetrievalError",
+    "RetrievalSettings",
+    "SparseVector",
+    "Store",
+    "StoreCorruptError",
+    "StoreFullError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "TokenMatch",
+    "UnknownDocumentError",
+    "align",
+    "check_query",
+    "mode_spec",
+    "open_store",
+]
 
 
 def __getattr__(name: str) -> Any:
