@@ -1,5 +1,8 @@
 """The audit log: who asked what, which documents came back, and who changed the library.
 
+Library changes (upload, delete, reingest, grant, revoke) are recorded by the one admin service,
+`teams/admin.py`; questions by `assistant/audited.py` and `msrag search`.
+
 An append-only table `audit` in the conversations' database (`MSRAG_CONVERSATIONS_DB`, default
 `MSRAG_DATA_DIR/conversations.db`), its own table. SQLite triggers reject UPDATE and DELETE, so a
 bug or a curious admin with the app cannot rewrite history through it; only someone with the
@@ -31,7 +34,9 @@ from teams.settings import TeamSettings
 
 log = logging.getLogger("msrag.audit")
 
-Action = Literal["ask", "search", "upload", "delete", "grant", "revoke", "sign-in", "denied"]
+Action = Literal[
+    "ask", "search", "upload", "delete", "reingest", "grant", "revoke", "sign-in", "denied"
+]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,7 +63,7 @@ class AuditEntry:
     action: str
     detail: str  # the question, or the document source acted on
     doc_ids: tuple[str, ...]  # documents returned (ask/search) or changed
-    groups: tuple[str, ...]  # the caller's groups (ask/search) or the new groups (grant)
+    groups: tuple[str, ...]  # the caller's groups (ask/search) or the document's (the changes)
 
 
 class AuditLog:

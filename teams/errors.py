@@ -1,4 +1,4 @@
-"""The team layer's errors: sign-in, groups and the audit log."""
+"""The team layer's errors: sign-in, groups, the audit log and the admin service's rights."""
 
 from __future__ import annotations
 
@@ -22,4 +22,4 @@ class AuditUnavailableError(TeamError):
 
 
 class NotAllowedError(TeamError):
-    """The caller may not make this change (not an admin)."""
+    """The caller may not make this change to the library (not an admin; `teams/admin.py`)."""

@@ -3,6 +3,9 @@
 A payload update of the document's chunks on either store (`Store.set_groups`); nothing is
 re-encoded. The rules for groups themselves are in `retrieval/access.py`.
 
+These are store-level and unchecked: they neither ask who is calling nor write the audit log.
+Grant and revoke for a caller go through the admin service (`teams/admin.py`), which does both.
+
     change_groups(store, "docs/hr/bands.md", ["legal"], grant=True)  # -> ('hr', 'legal')
 """
 

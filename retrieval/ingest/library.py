@@ -5,9 +5,14 @@ document come from a facet over the `source` keyword index, one row per document
 points with `chunk_index = 0` (integer index), a document's chunks from a `source` filter. The
 Documents page and `msrag docs` run on it, and `msrag status` counts documents the same way.
 
-Every function takes the caller's `access` (their groups, `retrieval/access.py`; None =
-unrestricted): the store applies it in the same query, so a document the caller may not see is
-neither listed, counted nor opened — it is "not stored" as far as they can tell.
+The reading functions (`documents`, `document`, `document_count`, `chunks_of`) take the
+caller's `access` (their groups, `retrieval/access.py`; None = unrestricted): the store applies
+it in the same query, so a document the caller may not see is neither listed, counted nor opened
+— it is "not stored" as far as they can tell.
+
+`delete_document` and `reingest` are the unchecked, store-level changes: they take no caller and
+write no audit entry. Who may change the library, and the record of it, is the admin service's
+(`teams/admin.py`), which every page and command goes through.
 
     docs = documents(store)
     docs[0].source, docs[0].chunks, docs[0].pages
@@ -156,7 +161,8 @@ def chunks_of(store: Store, source: str, access: tuple[str, ...] | None = None) 
 
 def delete_document(store: Store, source: str) -> int:
     """Delete every chunk of `source`; returns how many there were (`UnknownDocumentError`
-    when none). Searches already running finish with what they read; later ones never see it."""
+    when none). Searches already running finish with what they read; later ones never see it.
+    Unchecked: callers go through `teams.admin.Admin.delete`."""
     count = store.count(Filter(must={"source": source}))
     if not count:
         raise UnknownDocumentError(_unknown(source))
@@ -172,7 +178,8 @@ def reingest(
     cwd: Path | None = None,
 ) -> FileResult:
     """Read `source`'s file again and store it as `msrag ingest` does (an unchanged file is left
-    as it is). Sources are paths relative to the folder ingest ran in, so it must run there."""
+    as it is). Sources are paths relative to the folder ingest ran in, so it must run there.
+    Unchecked: callers go through `teams.admin.Admin.reingest`."""
     path = Path(source) if Path(source).is_absolute() else (cwd or Path.cwd()) / source
     if not path.is_file():
         raise UnknownDocumentError(
