@@ -1,7 +1,10 @@
-"""The Documents page: what the store holds, one document's chunks, delete, re-ingest, upload.
+"""The Documents page: what the store holds, one document's chunks, delete, re-ingest, upload,
+grant and revoke.
 
 Everything it shows comes from `retrieval.ingest.library`, which reads payload indexes only, so a
-click costs the same on a store of 50 documents or 50,000 chunks.
+click costs the same on a store of 50 documents or 50,000 chunks. Every change goes through the
+admin service (`engine.admin`, `teams/admin.py`), which checks the user's rights and writes the
+audit entry; the page only decides which controls to draw.
 """
 
 from __future__ import annotations
@@ -10,21 +13,18 @@ import logging
 
 import streamlit as st
 
-from retrieval.access import group_names
 from retrieval.errors import MsragError
 from retrieval.ingest.library import (
     DocumentInfo,
     chunks_of,
     documents,
     human_size,
-    reingest,
     sort_documents,
 )
-from retrieval.ingest.loaders import doc_id_for
 from teams.identity import User
 from ui import components, library, markup, resources, signin
 from ui.engine import Engine
-from ui.uploads import UPLOAD_TYPES, ingest_uploads
+from ui.uploads import UPLOAD_TYPES
 
 CHUNKS_SHOWN = 200  # an opened document shows this many chunks (a 2,000-page PDF stays usable)
 
@@ -65,7 +65,7 @@ def library_table(rows: list[DocumentInfo]) -> None:
 def _delete(engine: Engine, info: DocumentInfo, user: User) -> None:
     ss = st.session_state
     try:
-        engine.delete_document(user, info.source)  # admins only; audited
+        engine.admin.delete(user, info.source)  # admins only; audited
         ss["doc_message"] = f"Deleted {info.source} ({info.chunks} chunks)."
     except MsragError as exc:
         ss["doc_message"] = str(exc)
@@ -84,7 +84,7 @@ def document_view(engine: Engine, info: DocumentInfo, user: User) -> None:
             f"for {', '.join(info.groups) or 'everyone'}"
         )
     )
-    if user.admin:
+    if engine.admin.allows(user):
         _admin_actions(engine, info, user)
     try:
         chunks = chunks_of(engine.store, info.source, user.access)
@@ -112,7 +112,8 @@ def _admin_actions(engine: Engine, info: DocumentInfo, user: User) -> None:
     for column, label, is_grant in ((grant, "Grant", True), (revoke, "Revoke", False)):
         if column.button(label, key=f"doc-{label.lower()}", disabled=not groups):
             try:
-                now = engine.change_groups(user, info.source, groups, grant=is_grant)
+                change = engine.admin.grant if is_grant else engine.admin.revoke
+                now = change(user, info.source, groups)
                 ss["doc_message"] = f"{info.source}: for {', '.join(now) or 'everyone'}"
             except MsragError as exc:
                 ss["doc_message"] = str(exc)
@@ -120,7 +121,7 @@ def _admin_actions(engine: Engine, info: DocumentInfo, user: User) -> None:
     left, right = st.columns(2)
     if left.button("Re-ingest", icon=":material/sync:", key="doc-reingest"):
         try:
-            result = reingest(engine.store, info.source, engine.settings, engine.encoders)
+            result = engine.admin.reingest(user, info.source)
             detail = result.reason or f"{result.chunks} chunks"
             ss["doc_message"] = f"{info.source} — {result.status}: {detail}"
         except MsragError as exc:
@@ -152,10 +153,10 @@ def _admin_actions(engine: Engine, info: DocumentInfo, user: User) -> None:
             st.rerun()
 
 
-def upload_section(engine: Engine | None, user: User) -> None:
+def upload_section(engine: Engine, user: User) -> None:
     """Upload → ingest with a progress bar → a line per file. Pending uploads are processed
     from session state, so the same path serves the widget and tests. Admins only."""
-    if not user.admin:
+    if not engine.admin.allows(user):
         return
     st.subheader("Add documents")
     files = st.file_uploader(
@@ -167,11 +168,11 @@ def upload_section(engine: Engine | None, user: User) -> None:
     groups = st.text_input(
         "Only for groups (comma-separated; empty = everyone)", key="upload-groups"
     )
-    if st.button("Add to the store", disabled=not files or engine is None):
+    if st.button("Add to the store", disabled=not files):
         st.session_state["pending_uploads"] = [(f.name, f.getvalue()) for f in files or []]
         st.session_state["pending_groups"] = groups
     pending = st.session_state["pending_uploads"]
-    if pending and engine is not None:
+    if pending:
         st.session_state["pending_uploads"] = []
         bar = st.progress(0.0, text="Ingesting…")
 
@@ -182,20 +183,12 @@ def upload_section(engine: Engine | None, user: User) -> None:
             bar.progress(done / total if total else 1.0, text=label)
 
         try:
-            wanted = group_names(st.session_state.get("pending_groups") or "")
-            results = ingest_uploads(
+            results = engine.admin.upload(  # admins only; audited
+                user,
                 pending,
-                engine.settings,
-                engine.store,
-                engine.encoders,
+                groups=st.session_state.get("pending_groups") or "",
                 progress=progress,
-                groups=wanted,
             )
-            for r in results:
-                if r.status == "ingested":
-                    engine.audit.record(
-                        user.name, "upload", r.path, doc_ids=[doc_id_for(r.path)], groups=r.groups
-                    )
         except MsragError as exc:  # a bad group name
             st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
             return

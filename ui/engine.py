@@ -21,20 +21,17 @@ from typing import Any
 
 from assistant.audited import audited
 from assistant.chat import Assistant
-from assistant.errors import AssistantError
 from regress.settings import RegressSettings
-from retrieval.access import group_names
 from retrieval.alignment import align
 from retrieval.encoders import Encoders, TokenMatch
 from retrieval.ingest.library import DocumentInfo, document_count, documents
-from retrieval.ingest.loaders import doc_id_for
 from retrieval.retriever import MultiStageRetriever
 from retrieval.stores import open_store
 from retrieval.stores.base import Store
 from retrieval.types import Filter
-from teams.audit import Action, AuditLog
+from teams.admin import Admin
+from teams.audit import AuditLog
 from teams.identity import Identities, User
-from teams.permissions import change_groups, document_groups
 
 
 class SerializedStore:
@@ -67,18 +64,6 @@ class SerializedStore:
         return call
 
 
-class NotAdminError(AssistantError):
-    """A library change asked for by someone who is not an admin."""
-
-
-def _require_admin(user: User) -> None:
-    if not user.admin:
-        raise NotAdminError(
-            f"{user.name} is not an admin: only members of the `admins` group (MSRAG_GROUPS_FILE) "
-            "may change the library."
-        )
-
-
 @dataclass(frozen=True)
 class StoreStats:
     """What the sidebar shows about the store."""
@@ -99,6 +84,8 @@ class Engine:
         self.retriever = MultiStageRetriever.from_settings(settings, encoders=encoders, store=store)
         self.assistant = Assistant(settings, self.retriever)
         self.audit = AuditLog.from_settings(settings)
+        # every change to the library: rights checked and audited there, not on the pages
+        self.admin = Admin(store, encoders, settings, self.audit)
         self.identities = Identities(settings)
         self._stats_lock = threading.Lock()
         self._stats: dict[tuple[str, ...] | None, tuple[int, StoreStats]] = {}
@@ -120,19 +107,14 @@ class Engine:
     def change_groups(
         self, user: User, source: str, groups: str, *, grant: bool
     ) -> tuple[str, ...]:
-        """Grant or revoke groups on one document (admins only; audited)."""
-        _require_admin(user)
-        now = change_groups(self.store, source, group_names(groups), grant=grant)
-        action: Action = "grant" if grant else "revoke"
-        self.audit.record(user.name, action, source, doc_ids=[doc_id_for(source)], groups=now)
-        return now
+        """Grant or revoke groups on one document: `Admin.grant`/`Admin.revoke`."""
+        if grant:
+            return self.admin.grant(user, source, groups)
+        return self.admin.revoke(user, source, groups)
 
     def delete_document(self, user: User, source: str) -> None:
-        """Remove one document from the store (admins only; audited)."""
-        _require_admin(user)
-        document_groups(self.store, source)  # raises for an unknown source
-        self.store.delete(Filter(must={"source": source}))
-        self.audit.record(user.name, "delete", source, doc_ids=[doc_id_for(source)])
+        """Remove one document from the store: `Admin.delete`."""
+        self.admin.delete(user, source)
 
     def alignment(self, query: str, passage_text: str) -> list[TokenMatch]:
         """MaxSim alignment of `query` over `passage_text` (see `retrieval.alignment.align`)."""

@@ -1,16 +1,20 @@
-"""The Documents page (AppTest, real store): table, one document, delete, re-ingest, upload."""
+"""The Documents page (AppTest, real store): table, one document, delete, re-ingest, upload;
+each change in the audit log (written by the admin service, `teams/admin.py`)."""
 
 from __future__ import annotations
 
 import html
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from teams.audit import AuditEntry, AuditLog
+from tests.conftest import DEMO_DOCS
 from tests.ui.conftest import APP, REPO
 
 TIMEOUT = 120
@@ -25,6 +29,11 @@ def _documents() -> AppTest:
 
 def _text(fragment: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", fragment))
+
+
+def _audit(data: Path) -> list[AuditEntry]:
+    """The page's audit log (`MSRAG_DATA_DIR/conversations.db`), newest first."""
+    return AuditLog(data / "conversations.db").entries()
 
 
 def _status_counts(data: Path) -> tuple[int, int]:
@@ -90,6 +99,8 @@ class TestLibrary:
         assert len(at.dataframe[0].value) == 7
         assert any("Deleted" in i.value for i in at.info)
         assert at.selectbox(key="doc-open").value is None  # the deleted one is not left open
+        [entry] = [e for e in _audit(page) if e.action == "delete"]
+        assert (entry.user, entry.detail) == ("local", source)
         # the chat (same server process) no longer cites it
         at.switch_page("chat_page.py").run()
         at.chat_input[0].set_value("When was Ada Lovelace born?").run()
@@ -106,6 +117,21 @@ class TestLibrary:
         said = " ".join(html.unescape(i.value) for i in at.info)
         # the demo store was ingested from another working directory: it says so in a sentence
         assert "unchanged" in said or "ingested from another folder" in said or "is not at" in said
+
+    def test_reingest_from_the_ingest_folder_is_audited(self, page: Path) -> None:
+        at = _documents()
+        source = at.selectbox(key="doc-open").options[0]
+        # as if the page ran where the store was ingested from: the file is where its source says
+        target = Path.cwd() / source  # (an absolute source is the demo file itself)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(DEMO_DOCS / target.name, target)
+        at.selectbox(key="doc-open").set_value(source).run()
+        at.button(key="doc-reingest").click().run()
+        said = " ".join(html.unescape(i.value) for i in at.info)
+        assert f"{source} — unchanged" in said, said
+        [entry] = [e for e in _audit(page) if e.action == "reingest"]
+        assert (entry.user, entry.detail, entry.groups) == ("local", source, ())
 
 
 class TestUpload:
@@ -125,6 +151,8 @@ class TestUpload:
         assert saved.exists() and not (page.parent / "escape").exists()  # no path traversal
         assert {m.label: m.value for m in at.sidebar.metric}["Documents"] == "9"
         assert len(at.dataframe[0].value) == 9
+        uploads = [e for e in _audit(page) if e.action == "upload"]
+        assert [(e.user, Path(e.detail).name) for e in uploads] == [("local", "quokka notes.md")]
 
         at.switch_page("chat_page.py").run()
         at.chat_input[0].set_value("Where does the quokka Percival live?").run()
