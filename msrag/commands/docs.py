@@ -1,7 +1,10 @@
-"""`msrag docs list|show|delete|reingest`: the document library in the terminal.
+"""`msrag docs list|show|delete|reingest|grant|revoke`: the document library in the terminal.
 
-A typer sub-app of its own, so that other commands about documents (e.g. access grants) join it
-here. Every command reads payload indexes only (see `retrieval/ingest/library.py`).
+A typer sub-app of its own: listing and reading documents, and changing them — delete, re-ingest,
+and grant or revoke the groups that may see one. Every command reads payload indexes only (see
+`retrieval/ingest/library.py`). The changes go through the admin service (`teams/admin.py`) as
+the local operator, an admin named `cli:<account>` in the audit log: the service checks the
+rights and writes the audit entry, as it does for the Documents page.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -23,10 +26,17 @@ from msrag.console import (
     out,
     user_errors,
 )
-from teams.audit import Action
+from msrag.settings import Settings
+from retrieval.errors import EXIT_OK, EXIT_PARTIAL
+from teams.identity import User
+
+if TYPE_CHECKING:
+    from retrieval.retriever import MultiStageRetriever
+    from teams.admin import Admin
 
 docs_app = typer.Typer(
-    help="The documents in the store: list, show one's chunks, delete, re-ingest.",
+    help="The documents in the store: list, show one's chunks, delete, re-ingest, and grant or "
+    "revoke the groups that may see one.",
     no_args_is_help=True,
 )
 
@@ -37,6 +47,20 @@ SourceArgument = Annotated[str, typer.Argument(help="The document's source, as `
 def register(app: typer.Typer) -> None:
     """Add `msrag docs …` to the root app."""
     app.add_typer(docs_app, name="docs")
+
+
+def operator() -> User:
+    """Who changes the library from the command line: the local account, an admin (whoever can
+    run `msrag` owns the store's files anyway), named `cli:<account>` in the audit log."""
+    return User(operator_name(), admin=True)
+
+
+def _admin(settings: Settings, retriever: MultiStageRetriever) -> Admin:
+    """The admin service over the opened store and encoders."""
+    from teams.admin import Admin
+    from teams.audit import AuditLog
+
+    return Admin(retriever.store, retriever.encoders, settings, AuditLog.from_settings(settings))
 
 
 @docs_app.command("list")
@@ -100,8 +124,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
 ) -> None:
     """Delete a document (all its chunks). Asks first unless --yes."""
-    from retrieval.ingest.library import delete_document, document
-    from teams.audit import AuditLog
+    from retrieval.ingest.library import document
 
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
@@ -110,27 +133,20 @@ def delete(
             f"Delete {info.source} ({info.chunks} chunks) from the store?", err=True
         ):
             err.print("Nothing deleted.")
-            raise typer.Exit(1)
-        removed = delete_document(retriever.store, source)
-        AuditLog.from_settings(settings).record(
-            operator_name(), "delete", source, doc_ids=[info.doc_id]
-        )
+            raise typer.Exit(EXIT_PARTIAL)
+        removed = _admin(settings, retriever).delete(operator(), source)
     out.print(f"Deleted {escape(source)} ({removed} chunks).")
 
 
 @docs_app.command()
 def reingest(source: SourceArgument) -> None:
     """Read the document's file again and store it (unchanged files are left as they are)."""
-    from retrieval.ingest.library import reingest as reingest_document
-
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
-        result = reingest_document(
-            retriever.store, source, settings, retriever.encoders, Path.cwd()
-        )
+        result = _admin(settings, retriever).reingest(operator(), source, Path.cwd())
     detail = f": {result.reason}" if result.reason else f" ({result.chunks} chunks)"
     out.print(f"{escape(result.path)} — {result.status}{escape(detail)}")
-    raise typer.Exit(0 if result.status in ("ingested", "unchanged") else 1)
+    raise typer.Exit(EXIT_OK if result.status in ("ingested", "unchanged") else EXIT_PARTIAL)
 
 
 # --- docs: access groups -------------------------------------------------------------------------
@@ -155,16 +171,11 @@ def docs_revoke(sources: SourcesArgument, groups: GroupsOption) -> None:
 
 def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
     from retrieval.access import group_names
-    from retrieval.ingest.loaders import doc_id_for
-    from teams.audit import AuditLog
-    from teams.permissions import change_groups
 
     settings = load_settings()
     with user_errors(), opened_retriever(settings) as retriever:
-        names = group_names(groups)
-        log = AuditLog.from_settings(settings)
+        names = group_names(groups)  # a bad name stops the command before any document changes
+        admin, who = _admin(settings, retriever), operator()
         for source in sources:
-            now = change_groups(retriever.store, source, names, grant=grant)
-            action: Action = "grant" if grant else "revoke"
-            log.record(operator_name(), action, source, doc_ids=[doc_id_for(source)], groups=now)
+            now = (admin.grant if grant else admin.revoke)(who, source, names)
             out.print(f"{source}: {', '.join(now) or 'everyone'}")

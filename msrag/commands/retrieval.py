@@ -35,7 +35,6 @@ from retrieval.access import payload_groups
 from retrieval.errors import EXIT_OK, EXIT_PARTIAL
 from retrieval.ingest.footprint import estimate
 from retrieval.modes import MODE_SPECS, MODES
-from teams.audit import Action
 
 models_app = typer.Typer(
     help="Manage embedding models (offline copies for machines without internet)."
@@ -125,26 +124,20 @@ def ingest(
     old chunks, and an interrupted run resumes where it stopped. Bad files are reported with a
     reason and skipped; the exit code is 1 if any file failed.
     """
-    from retrieval.access import group_names
-    from retrieval.ingest.loaders import doc_id_for
-    from retrieval.ingest.pipeline import ingest as run_ingest
+    from teams.admin import Admin
     from teams.audit import AuditLog
+    from teams.identity import User
 
     settings = load_settings()
     started = time.perf_counter()
     with user_errors(), opened_retriever(settings) as retriever:
         loading = time.perf_counter() - started
-        wanted = None if groups is None else group_names(groups)
-        report = run_ingest(
-            paths, settings, retriever.store, retriever.encoders, prune=prune, groups=wanted
+        admin = Admin(
+            retriever.store, retriever.encoders, settings, AuditLog.from_settings(settings)
         )
-        log = AuditLog.from_settings(settings)
-        for r in report.files:
-            if r.status in ("ingested", "pruned"):
-                action: Action = "upload" if r.status == "ingested" else "delete"
-                log.record(
-                    operator_name(), action, r.path, doc_ids=[doc_id_for(r.path)], groups=r.groups
-                )
+        # the local operator, an admin: the service audits each file ingested ('upload') or
+        # pruned ('delete') as `cli:<account>`
+        report = admin.ingest(User(operator_name(), admin=True), paths, groups=groups, prune=prune)
     table = Table(title="Ingest", show_lines=False)
     # the file and the reason identify a failure: wrapped when narrow, never cut
     table.add_column("file", overflow="fold")
@@ -408,7 +401,8 @@ def eval_(
         err.print(f"Wrote {plot}")
 
 
-# Measured on SciFact with the offline models: 683 s for 5,183 documents on 2 cores (README).
+# Measured on SciFact with the offline models: 683 s for 5,183 documents on 2 cores
+# (docs/benchmarks/speed.md).
 _DOCS_PER_S_PER_CORE = 5183 / 683 / 2
 
 
