@@ -104,18 +104,6 @@ class Engine:
         """The documents `user` may see (all of them for admins), by source."""
         return documents(self.store, user.access)
 
-    def change_groups(
-        self, user: User, source: str, groups: str, *, grant: bool
-    ) -> tuple[str, ...]:
-        """Grant or revoke groups on one document: `Admin.grant`/`Admin.revoke`."""
-        if grant:
-            return self.admin.grant(user, source, groups)
-        return self.admin.revoke(user, source, groups)
-
-    def delete_document(self, user: User, source: str) -> None:
-        """Remove one document from the store: `Admin.delete`."""
-        self.admin.delete(user, source)
-
     def alignment(self, query: str, passage_text: str) -> list[TokenMatch]:
         """MaxSim alignment of `query` over `passage_text` (see `retrieval.alignment.align`)."""
         return list(self._alignments(query, passage_text))

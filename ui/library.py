@@ -2,7 +2,8 @@
 to change who may see a document, delete it, and read the audit log.
 
 Every list comes from the engine with the user's access applied in the store's query; every
-change goes through the engine, which checks the user is an admin and writes the audit log.
+change goes through the one admin service (`engine.admin`, `teams/admin.py`), which checks the
+user's rights and writes the audit log.
 """
 
 from __future__ import annotations
@@ -41,15 +42,15 @@ def _admin_controls(engine: Engine, user: User, sources: list[str]) -> None:
     col1, col2, col3 = st.columns(3)
     try:
         if col1.button("Grant", key="library-grant", disabled=not groups):
-            now = engine.change_groups(user, source, groups, grant=True)
+            now = engine.admin.grant(user, source, groups)
             st.session_state["library-note"] = f"{source}: {', '.join(now) or 'everyone'}"
             st.rerun()
         if col2.button("Revoke", key="library-revoke", disabled=not groups):
-            now = engine.change_groups(user, source, groups, grant=False)
+            now = engine.admin.revoke(user, source, groups)
             st.session_state["library-note"] = f"{source}: {', '.join(now) or 'everyone'}"
             st.rerun()
         if col3.button("Delete", key="library-delete", type="secondary"):
-            engine.delete_document(user, source)
+            engine.admin.delete(user, source)
             st.session_state["library-note"] = f"{source}: deleted"
             st.rerun()
     except MsragError as exc:
