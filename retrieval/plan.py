@@ -36,7 +36,9 @@ def render(plan: QueryPlan, layout: Layout) -> Stage:
     >>> q = ChunkVectors(dense=np.ones(2), sparse=SparseVector([1], [1.0]),
     ...                  colbert=np.ones((3, 2)))
     >>> render(QueryPlan("hybrid+colbert", q, top_k=5), layout).describe()
-    'colbert(5)[dense(100, exact), bm25(100)]'
+    'colbert(5)[dense(100, ef=256), bm25(100)]'
+    >>> render(QueryPlan("dense", q, dense_exact=True), layout).describe()
+    'dense(5, exact)'
     """
     if plan.top_k < 1 or plan.prefetch_limit < 1:
         raise ValueError(

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+import ui as ui_pages
+
 
 def register(app: typer.Typer) -> None:
     """Add this layer's command to the root app."""
@@ -32,7 +34,7 @@ def ui(
     # must not be reachable around the proxy
     with user_errors():
         check_bind(load_settings(), address)
-    app_path = Path(__file__).resolve().parent / "app.py"
+    app_path = Path(ui_pages.__file__).resolve().parent / "app.py"
     cmd = [
         sys.executable,
         "-m",

@@ -23,7 +23,8 @@ QUERY = ChunkVectors(
 
 
 def plan(mode: str, **kwargs: object) -> QueryPlan:
-    values: dict[str, object] = {"top_k": 5, "prefetch_limit": 40, "rrf_k": 3}
+    # exact dense search, so the trees below read the same whatever the graph's `hnsw_ef`
+    values: dict[str, object] = {"top_k": 5, "prefetch_limit": 40, "rrf_k": 3, "dense_exact": True}
     values.update(kwargs)
     return QueryPlan(mode, QUERY, **values)  # type: ignore[arg-type]
 
@@ -82,6 +83,12 @@ class TestModes:
         for flt in (None, Filter()):
             stages = walk(render(plan("hybrid", filter=flt), LAYOUT))
             assert all(s.filter == Filter(must_not={"state": "pending"}) for s in stages)
+
+    def test_the_default_plan_lets_qdrant_choose_with_the_settings_ef(self) -> None:
+        from msrag.settings import Settings
+
+        tree = render(QueryPlan("dense", QUERY), LAYOUT)  # type: ignore[arg-type]
+        assert tree.describe() == f"dense({Settings().top_k}, ef={Settings().hnsw_ef})"
 
     def test_quantized_vectors_are_rescored(self) -> None:
         layout = Layout(
