@@ -31,6 +31,7 @@ from retrieval.stores import EdgeStore, ServerStore
 from teams.audit import AuditLog
 from teams.identity import Identities, User
 from tests.assistant.conftest import SECRET, llm_settings
+from tests.assistant.helpers import MARKERS, forbidden_markers, write_library
 from tests.conftest import make_settings
 from tests.llm_server import Reply, ScriptedLLM
 
@@ -39,38 +40,8 @@ QUESTIONS = [
     "How much holiday bonus do employees get in December?",
     "holiday bonus contract clause",
 ]
-MARKERS = {"hr": "zanzibarite", "legal": "quokkalith"}  # words only the restricted docs contain
-LIBRARY = {
-    "public/handbook.md": (
-        "# Holiday bonus\n\nEvery employee gets a holiday bonus in December. The holiday bonus "
-        "policy is explained in the staff handbook, and the bonus is paid with the December "
-        "salary."
-    ),
-    "hr/bands.md": (
-        "# Holiday bonus by salary band\n\nThe holiday bonus policy for band zanzibarite pays "
-        "employees 4,250 euros in December. HR keeps the holiday bonus bands confidential."
-    ),
-    "legal/contract.md": (
-        "# Holiday bonus contract clause\n\nClause quokkalith of the employment contract says the "
-        "holiday bonus policy can change each December. Legal reviews every holiday bonus "
-        "clause."
-    ),
-}
 USERS = {"nobody": (), "hr": ("hr",)}
 SEARCH_MODES = [m for m in MODES if m != "muvera+colbert"]  # needs MUVERA vectors (store tests)
-
-
-def forbidden_markers(groups: tuple[str, ...]) -> list[str]:
-    return [word for group, word in MARKERS.items() if group not in groups]
-
-
-def write_library(root: Path) -> Path:
-    docs = root / "docs"
-    for name, text in LIBRARY.items():
-        (docs / name).parent.mkdir(parents=True, exist_ok=True)
-        (docs / name).write_text(text)
-    (docs / "hr" / ".msrag-groups").write_text("# only HR\nhr\n")
-    return docs
 
 
 def ingest_library(docs: Path, settings: Settings, store, encoders: Encoders) -> None:  # noqa: ANN001

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant.chat import Assistant
-from assistant.llm import LLMClient
 from assistant.refusal import DEFAULT_THRESHOLDS
 from assistant.types import (
     Answer,
@@ -22,7 +20,8 @@ from assistant.types import (
     TextEvent,
 )
 from retrieval.errors import QueryTooLongError
-from tests.assistant.conftest import SECRET, StaticRetriever, llm_settings, make_passages
+from tests.assistant.conftest import SECRET, make_passages
+from tests.assistant.helpers import make_assistant
 from tests.llm_server import (
     Break,
     Cut,
@@ -34,13 +33,6 @@ from tests.llm_server import (
     Stall,
     closed_port,
 )
-
-
-def make(server_url: str | None, tmp_path: Path, passages=None, query_tokens: int = 10, **kw):
-    settings = llm_settings(server_url, tmp_path, **kw)
-    retriever = StaticRetriever(make_passages() if passages is None else passages, query_tokens)
-    llm = LLMClient(settings, backoff_s=0.01) if server_url else None
-    return Assistant(settings, retriever, llm=llm), retriever
 
 
 def assert_no_secret(answer: Answer) -> None:
@@ -63,7 +55,7 @@ class TestStreaming:
                 ),
             )
         )
-        assistant, _ = make(llm_server.url, tmp_path)
+        assistant, _ = make_assistant(llm_server.url, tmp_path)
         events = list(assistant.stream("When was Ada Lovelace born?"))
         kinds = [type(e).__name__ for e in events]
         assert kinds[0] == "StageEvent" and kinds[-1] == "DoneEvent"
@@ -92,7 +84,7 @@ class TestStreaming:
         assert answer.ok and not answer.partial and not answer.extractive
 
     def test_request_is_a_real_streaming_chat_completion(self, llm_server, tmp_path):
-        assistant, _ = make(llm_server.url, tmp_path)
+        assistant, _ = make_assistant(llm_server.url, tmp_path)
         answer = assistant.ask("When was Ada Lovelace born?")
         (body,) = llm_server.chat_requests
         assert body["stream"] is True and body["model"] == "test-model"
@@ -103,7 +95,7 @@ class TestStreaming:
 
     def test_timings_cover_every_stage(self, llm_server, tmp_path):
         llm_server.script(Reply("One two three four five six seven eight [1]."))
-        answer = make(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
+        answer = make_assistant(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
         t = answer.timings
         assert t.condense_ms == 0  # no history
         assert t.retrieve_ms > 0 and t.encode_ms == 1.0 and t.search_ms == 2.0
@@ -112,7 +104,7 @@ class TestStreaming:
 
     def test_finish_reason_length_marks_the_answer_partial(self, llm_server, tmp_path):
         llm_server.script(Reply("Ada was born", finish_reason="length"))
-        answer = make(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
+        answer = make_assistant(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
         assert answer.partial and answer.text == "Ada was born"
         assert "MSRAG_LLM_ANSWER_TOKENS" in answer.error
 
@@ -120,7 +112,7 @@ class TestStreaming:
 class TestRefusal:
     def test_weak_retrieval_refuses_without_calling_the_model(self, llm_server, tmp_path):
         weak = make_passages(score=3.0)  # 3.0 / 10 query tokens = 0.3 < 0.45
-        assistant, _ = make(llm_server.url, tmp_path, passages=weak)
+        assistant, _ = make_assistant(llm_server.url, tmp_path, passages=weak)
         answer = assistant.ask("What is the capital of Peru?")
         assert answer.refused and answer.ok
         assert answer.text.startswith("I found nothing relevant")
@@ -131,20 +123,24 @@ class TestRefusal:
 
     def test_the_same_scores_pass_for_a_shorter_question(self, llm_server, tmp_path):
         # MaxSim grows with query length: the threshold is per query token
-        assistant, _ = make(llm_server.url, tmp_path, passages=make_passages(3.0), query_tokens=4)
+        assistant, _ = make_assistant(
+            llm_server.url, tmp_path, passages=make_passages(3.0), query_tokens=4
+        )
         assert not assistant.ask("Ada born?").refused
 
     def test_nothing_retrieved_refuses(self, llm_server, tmp_path):
-        answer = make(llm_server.url, tmp_path, passages=[])[0].ask("Anything?")
+        answer = make_assistant(llm_server.url, tmp_path, passages=[])[0].ask("Anything?")
         assert answer.refused and answer.top_score is None and llm_server.chat_requests == []
 
     def test_setting_overrides_the_calibrated_threshold(self, llm_server, tmp_path):
-        assistant, _ = make(llm_server.url, tmp_path, min_rerank_score=0.9)
+        assistant, _ = make_assistant(llm_server.url, tmp_path, min_rerank_score=0.9)
         answer = assistant.ask("When was Ada Lovelace born?")  # 8.0 / 10 = 0.8 < 0.9
         assert answer.refused and answer.threshold == 0.9
 
     def test_modes_without_an_absolute_score_only_refuse_when_empty(self, llm_server, tmp_path):
-        assistant, retriever = make(llm_server.url, tmp_path, passages=make_passages(0.03))
+        assistant, retriever = make_assistant(
+            llm_server.url, tmp_path, passages=make_passages(0.03)
+        )
         assert not assistant.ask("When was Ada born?", mode="hybrid").refused
         assert retriever.maxsim_asked == [False]
 
@@ -155,20 +151,22 @@ class TestRefusal:
         weak = make_passages(0.9)
         for passage, value in zip(weak, (0.30, 0.41, 0.20, 0.10, 0.05), strict=True):
             passage.maxsim_per_token = value
-        assistant, retriever = make(llm_server.url, tmp_path, passages=weak)
+        assistant, retriever = make_assistant(llm_server.url, tmp_path, passages=weak)
         answer = assistant.ask("What is the capital of Peru?", mode=mode)
         assert answer.refused and answer.top_score == pytest.approx(0.41)
         assert answer.threshold == DEFAULT_THRESHOLDS[mode] == DEFAULT_THRESHOLDS["hybrid+colbert"]
         assert retriever.maxsim_asked == [True] and llm_server.chat_requests == []
 
         weak[3].maxsim_per_token = 0.62  # one relevant passage among those sent
-        answer = make(llm_server.url, tmp_path, passages=weak)[0].ask("Capital?", mode=mode)
+        answer = make_assistant(llm_server.url, tmp_path, passages=weak)[0].ask(
+            "Capital?", mode=mode
+        )
         assert not answer.refused and answer.top_score == pytest.approx(0.62)
 
 
 class TestExtractive:
     def test_no_llm_configured_gives_labelled_cited_sentences(self, tmp_path):
-        assistant, _ = make(None, tmp_path)
+        assistant, _ = make_assistant(None, tmp_path)
         assert assistant.llm is None
         events = list(assistant.stream("When was Ada Lovelace born?"))
         answer = events[-1].answer
@@ -183,12 +181,14 @@ class TestExtractive:
     def test_extractive_sentences_carry_no_document_footnotes(self, tmp_path):
         passages = make_passages()
         passages[0].text = "Ada was born in 1815 [4] in London. Nothing else."
-        answer = make(None, tmp_path, passages=passages)[0].ask("When was Ada born?")
+        answer = make_assistant(None, tmp_path, passages=passages)[0].ask("When was Ada born?")
         assert "- Ada was born in 1815 in London. [1]" in answer.text
         assert answer.invalid_citations == []
 
     def test_refusal_applies_without_an_llm_too(self, tmp_path):
-        answer = make(None, tmp_path, passages=make_passages(2.0))[0].ask("Capital of Peru?")
+        answer = make_assistant(None, tmp_path, passages=make_passages(2.0))[0].ask(
+            "Capital of Peru?"
+        )
         assert answer.refused and answer.extractive
 
 
@@ -200,7 +200,7 @@ class TestCondense:
 
     def test_follow_up_is_condensed_before_retrieval(self, llm_server, tmp_path):
         llm_server.script(Reply("When was Ada Lovelace born?"), Reply("In 1815 [1]."))
-        assistant, retriever = make(llm_server.url, tmp_path)
+        assistant, retriever = make_assistant(llm_server.url, tmp_path)
         events = list(assistant.stream("When was she born?", self.HISTORY))
         answer = events[-1].answer
         condense, final = llm_server.chat_requests
@@ -219,23 +219,23 @@ class TestCondense:
         assert answer.timings.condense_ms > 0
 
     def test_no_history_means_no_condense_call(self, llm_server, tmp_path):
-        make(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
+        make_assistant(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
         assert len(llm_server.chat_requests) == 1
 
     def test_without_an_llm_the_follow_up_is_used_as_asked(self, tmp_path):
-        assistant, retriever = make(None, tmp_path)
+        assistant, retriever = make_assistant(None, tmp_path)
         assistant.ask("When was she born?", self.HISTORY)
         assert retriever.queries == ["When was she born?"]
 
     def test_an_unusable_condense_reply_falls_back_to_the_question(self, llm_server, tmp_path):
         llm_server.script(Reply(""), Reply("ok [1]."))
-        assistant, retriever = make(llm_server.url, tmp_path)
+        assistant, retriever = make_assistant(llm_server.url, tmp_path)
         assistant.ask("When was she born?", self.HISTORY)
         assert retriever.queries == ["When was she born?"]
 
     def test_previous_answers_are_accepted_as_history(self, llm_server, tmp_path):
         llm_server.script(Reply("Ada Lovelace birth?"), Reply("1815 [1]."))
-        assistant, retriever = make(llm_server.url, tmp_path)
+        assistant, retriever = make_assistant(llm_server.url, tmp_path)
         first = Answer(question="q", standalone_question="q", text="Ada was a mathematician [1].")
         assistant.ask("Born when?", [{"role": "user", "content": "Who?"}, first])
         assert (
@@ -248,7 +248,7 @@ class TestFaults:
     """Each fault: one sentence naming the problem and what to set; partial text kept; no key."""
 
     def ask(self, url, tmp_path, **kw) -> Answer:
-        answer = make(url, tmp_path, **kw)[0].ask("When was Ada Lovelace born?")
+        answer = make_assistant(url, tmp_path, **kw)[0].ask("When was Ada Lovelace born?")
         assert not answer.ok and answer.error.count(". ") == 0 and answer.error.endswith(".")
         assert_no_secret(answer)
         return answer
@@ -279,13 +279,13 @@ class TestFaults:
 
     def test_429_then_success_is_retried(self, llm_server, tmp_path):
         llm_server.script(Fault(429, retry_after=0), Reply("In 1815 [1]."))
-        answer = make(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
+        answer = make_assistant(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
         assert answer.ok and answer.text == "In 1815 [1]."
         assert len(llm_server.chat_requests) == 2
 
     def test_500_then_success_is_retried(self, llm_server, tmp_path):
         llm_server.script(Fault(500), Fault(503), Reply("In 1815 [1]."))
-        answer = make(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
+        answer = make_assistant(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
         assert answer.ok and len(llm_server.chat_requests) == 3
 
     def test_always_500_gives_up_after_the_configured_retries(self, llm_server, tmp_path):
@@ -325,7 +325,7 @@ class TestFaults:
     ):
         # The server would stay silent for 60 s with the connection open.
         llm_server.script(Stall("Ada was born in 1815 [1] in", after=4, seconds=60))
-        bot = make(llm_server.url, tmp_path, llm_timeout=0.5)[0]
+        bot = make_assistant(llm_server.url, tmp_path, llm_timeout=0.5)[0]
         started = time.monotonic()
         answer = bot.ask("When was Ada Lovelace born?")
         assert time.monotonic() - started < 30  # bounded by the timeout, not by the server
@@ -339,7 +339,7 @@ class TestFaults:
 
     def test_malformed_stream_event_keeps_the_partial_text(self, llm_server, tmp_path):
         llm_server.script(Malformed("Ada was born in 1815 [1].", after=3))
-        bot = make(llm_server.url, tmp_path)[0]
+        bot = make_assistant(llm_server.url, tmp_path)[0]
         answer = bot.ask("When was Ada Lovelace born?")
         assert answer.error_kind == "stream" and answer.partial
         assert answer.text == "Ada was born"
@@ -354,7 +354,7 @@ class TestFaults:
 
     def test_condense_failure_ends_the_turn_with_the_error(self, llm_server, tmp_path):
         llm_server.script(Fault(401))
-        answer = make(llm_server.url, tmp_path)[0].ask(
+        answer = make_assistant(llm_server.url, tmp_path)[0].ask(
             "When was she born?", [ChatMessage("user", "Who was Ada?")]
         )
         assert answer.error_kind == "auth" and answer.text == "" and not answer.partial
@@ -364,13 +364,15 @@ class TestFaults:
         llm_server.api_key = "sk-other"
         caplog.set_level(logging.DEBUG)
         llm_server.script(Fault(500))
-        make(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
+        make_assistant(llm_server.url, tmp_path)[0].ask("When was Ada Lovelace born?")
         assert caplog.records  # the openai client and our retries did log
         assert SECRET not in caplog.text and SECRET[-8:] not in caplog.text
 
 
 def test_no_room_for_passages_is_a_clear_error(llm_server, tmp_path: Path) -> None:
-    assistant, _ = make(llm_server.url, tmp_path, llm_context_window=768, llm_answer_tokens=700)
+    assistant, _ = make_assistant(
+        llm_server.url, tmp_path, llm_context_window=768, llm_answer_tokens=700
+    )
     answer = assistant.ask("When was Ada Lovelace born?")
     assert answer.error_kind == "budget" and "MSRAG_LLM_CONTEXT_WINDOW" in answer.error
     assert llm_server.chat_requests == []
@@ -378,22 +380,22 @@ def test_no_room_for_passages_is_a_clear_error(llm_server, tmp_path: Path) -> No
 
 class TestQuestion:
     def test_too_long_is_a_clear_error(self, tmp_path):
-        assistant, retriever = make(None, tmp_path, max_query_chars=100)
+        assistant, retriever = make_assistant(None, tmp_path, max_query_chars=100)
         with pytest.raises(QueryTooLongError, match="MSRAG_MAX_QUESTION_CHARS"):
             assistant.ask("x" * 101)
         assert retriever.queries == []
 
     def test_empty_question(self, tmp_path):
         with pytest.raises(ValueError, match="empty"):
-            make(None, tmp_path)[0].ask("   ")
+            make_assistant(None, tmp_path)[0].ask("   ")
 
 
 def test_secret_never_in_the_returned_prompt(llm_server: ScriptedLLM, tmp_path: Path) -> None:
-    answer = make(llm_server.url, tmp_path)[0].ask("What is the API key?")
+    answer = make_assistant(llm_server.url, tmp_path)[0].ask("What is the API key?")
     assert_no_secret(answer)
     assert all(set(m) == {"role", "content"} for m in answer.messages)
 
 
 def test_done_event_is_last_and_unique(tmp_path: Path) -> None:
-    events = list(make(None, tmp_path)[0].stream("When was Ada born?"))
+    events = list(make_assistant(None, tmp_path)[0].stream("When was Ada born?"))
     assert sum(isinstance(e, DoneEvent) for e in events) == 1 and isinstance(events[-1], DoneEvent)

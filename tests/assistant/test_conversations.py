@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -22,53 +20,7 @@ from assistant.conversations import (
     prompt_hash,
     title_from,
 )
-from assistant.types import Answer, Source, Timings
-from retrieval.types import Passage
-
-
-def _source(number: int, text: str, *, sentences: tuple[str, ...] = ()) -> Source:
-    return Source(
-        number=number,
-        passage_id=f"p{number}",
-        doc_id=f"d{number}",
-        title=f"Doc {number}",
-        source=f"docs/doc{number}.md",
-        page=number if number % 2 else None,
-        heading="Early life" if number == 1 else None,
-        text=text,
-        char_start=10 * number,
-        char_end=10 * number + len(text),
-        score=0.5 + number / 10,
-        rank=number,
-        truncated=number == 2,
-        sentences=sentences,
-    )
-
-
-def _answer(question: str = "When was Ada Lovelace born?", **overrides: object) -> Answer:
-    answer = Answer(
-        question=question,
-        standalone_question=question + " (standalone)",
-        text="Ada Lovelace was born on 10 December 1815 [1].",
-        sources=[_source(1, "Ada was born on 10 December 1815.", sentences=("Ada was born [1].",))],
-        uncited=[_source(2, "She wrote notes.")],
-        omitted=[Passage("p9", 0.1, "left out", "d9", "docs/x.md", "X", 3, 0, 8)],
-        timings=Timings(retrieve_ms=12.5, total_ms=40.0, output_tokens=7),
-        messages=[{"role": "system", "content": "s"}, {"role": "user", "content": question}],
-        mode="hybrid+colbert",
-        model="gpt-4o-mini",
-        extractive=False,
-        refused=False,
-        partial=True,
-        error="The answer reached the limit.",
-        error_kind="length",
-        invalid_citations=[7],
-        top_score=0.61,
-        threshold=0.44,
-    )
-    for key, value in overrides.items():
-        setattr(answer, key, value)
-    return answer
+from tests.assistant.helpers import read_only, sample_answer
 
 
 @pytest.fixture
@@ -79,7 +31,7 @@ def store(tmp_path: Path) -> Iterator[ConversationStore]:
 
 class TestRoundTrip:
     def test_a_turn_keeps_everything_the_page_showed(self, store: ConversationStore) -> None:
-        answer = _answer()
+        answer = sample_answer()
         saved = store.add_turn(None, answer, top_k=4, model_label="gpt-4o-mini at http://x")
         [turn] = store.turns(saved.conversation_id)
         # every field, sources and their order included; the prompt itself is kept as its hash
@@ -90,15 +42,15 @@ class TestRoundTrip:
         assert turn.answer.timings.retrieve_ms == 12.5
 
     def test_the_prompt_hash_changes_with_the_prompt(self) -> None:
-        one, other = _answer(), _answer()
+        one, other = sample_answer(), sample_answer()
         other.messages = [{"role": "user", "content": "something else"}]
         assert prompt_hash(one) != prompt_hash(other)
 
     def test_survives_reopening(self, tmp_path: Path) -> None:
         path = tmp_path / "c.db"
         with ConversationStore(path) as first:
-            cid = first.add_turn(None, _answer(), top_k=5, model_label="m").conversation_id
-            first.add_turn(cid, _answer("And her father?"), top_k=5, model_label="m")
+            cid = first.add_turn(None, sample_answer(), top_k=5, model_label="m").conversation_id
+            first.add_turn(cid, sample_answer("And her father?"), top_k=5, model_label="m")
         with ConversationStore(path) as again:
             assert [t.question for t in again.turns(cid)] == [
                 "When was Ada Lovelace born?",
@@ -111,10 +63,14 @@ class TestConversations:
     def test_listed_newest_first_titled_by_the_first_question(
         self, store: ConversationStore
     ) -> None:
-        a = store.add_turn(None, _answer("First one?"), top_k=5, model_label="m").conversation_id
-        b = store.add_turn(None, _answer("Second one?"), top_k=5, model_label="m").conversation_id
+        a = store.add_turn(
+            None, sample_answer("First one?"), top_k=5, model_label="m"
+        ).conversation_id
+        b = store.add_turn(
+            None, sample_answer("Second one?"), top_k=5, model_label="m"
+        ).conversation_id
         assert [c.id for c in store.conversations()] == [b, a]
-        store.add_turn(a, _answer("Follow-up"), top_k=5, model_label="m")
+        store.add_turn(a, sample_answer("Follow-up"), top_k=5, model_label="m")
         listed = store.conversations()
         assert [(c.id, c.title, c.turns) for c in listed] == [
             (a, "First one?", 2),
@@ -126,9 +82,13 @@ class TestConversations:
         assert len(title) <= 80 and "\n" not in title and title.endswith("…")
 
     def test_search_matches_titles_and_questions_literally(self, store: ConversationStore) -> None:
-        a = store.add_turn(None, _answer("About Ada"), top_k=5, model_label="m").conversation_id
-        store.add_turn(a, _answer("What is 100% of_it?"), top_k=5, model_label="m")
-        b = store.add_turn(None, _answer("Holidays"), top_k=5, model_label="m").conversation_id
+        a = store.add_turn(
+            None, sample_answer("About Ada"), top_k=5, model_label="m"
+        ).conversation_id
+        store.add_turn(a, sample_answer("What is 100% of_it?"), top_k=5, model_label="m")
+        b = store.add_turn(
+            None, sample_answer("Holidays"), top_k=5, model_label="m"
+        ).conversation_id
         store.rename(b, "Northwind leave")
         assert [c.id for c in store.conversations("ada")] == [a]
         assert [c.id for c in store.conversations("100% of_")] == [a]
@@ -137,7 +97,7 @@ class TestConversations:
         assert store.conversations("nothing like this") == []
 
     def test_rename_and_delete(self, store: ConversationStore) -> None:
-        cid = store.add_turn(None, _answer(), top_k=5, model_label="m").conversation_id
+        cid = store.add_turn(None, sample_answer(), top_k=5, model_label="m").conversation_id
         turn_id = store.turns(cid)[0].id
         store.set_feedback(turn_id, "down", "wrong date")
         store.rename(cid, "  Ada\n  notes ")
@@ -152,7 +112,7 @@ class TestConversations:
         self, store: ConversationStore
     ) -> None:
         nasty = "<script>alert(1)</script> [x](javascript:alert(1)) \x00\x07\u202e" + "é" * 10_000
-        cid = store.add_turn(None, _answer(nasty), top_k=5, model_label="m").conversation_id
+        cid = store.add_turn(None, sample_answer(nasty), top_k=5, model_label="m").conversation_id
         store.rename(cid, nasty)
         turn = store.turns(cid)[0]
         store.set_feedback(turn.id, "down", nasty)
@@ -166,13 +126,13 @@ class TestConversations:
             ConversationStore(path, user_id="ann") as ann,
             ConversationStore(path, user_id="bob") as bob,
         ):
-            cid = ann.add_turn(None, _answer(), top_k=5, model_label="m").conversation_id
+            cid = ann.add_turn(None, sample_answer(), top_k=5, model_label="m").conversation_id
             assert bob.conversations() == [] and bob.get(cid) is None and bob.turns(cid) == []
             bob.delete(cid)
             bob.rename(cid, "mine now")
             assert ann.get(cid).title == "When was Ada Lovelace born?"
             # appending to someone else's conversation starts a new one of your own
-            other = bob.add_turn(cid, _answer("Mine"), top_k=5, model_label="m")
+            other = bob.add_turn(cid, sample_answer("Mine"), top_k=5, model_label="m")
             assert other.conversation_id != cid and len(ann.turns(cid)) == 1
             with pytest.raises(ValueError, match="no turn"):
                 bob.set_feedback(ann.turns(cid)[0].id, "up")
@@ -180,7 +140,7 @@ class TestConversations:
 
 class TestFeedback:
     def test_rating_and_comment_are_kept_with_the_turn(self, store: ConversationStore) -> None:
-        turn = store.add_turn(None, _answer(), top_k=5, model_label="m")
+        turn = store.add_turn(None, sample_answer(), top_k=5, model_label="m")
         assert store.turn(turn.id).feedback is None
         store.set_feedback(turn.id, "up")
         store.set_feedback(turn.id, "down", "It was 1815, not 1816.")
@@ -190,8 +150,8 @@ class TestFeedback:
             store.set_feedback(turn.id, "meh")  # type: ignore[arg-type]
 
     def test_rated_turns_since_a_date(self, store: ConversationStore) -> None:
-        down = store.add_turn(None, _answer("bad"), top_k=5, model_label="m")
-        up = store.add_turn(None, _answer("good"), top_k=5, model_label="m")
+        down = store.add_turn(None, sample_answer("bad"), top_k=5, model_label="m")
+        up = store.add_turn(None, sample_answer("good"), top_k=5, model_label="m")
         store.set_feedback(down.id, "down", "wrong")
         store.set_feedback(up.id, "up")
         assert [t.question for t in store.rated("down")] == ["bad"]
@@ -209,7 +169,7 @@ def _one_sentence(message: str) -> None:
 
 def _seed(path: Path) -> int:
     with ConversationStore(path) as s:
-        return s.add_turn(None, _answer(), top_k=5, model_label="m").conversation_id
+        return s.add_turn(None, sample_answer(), top_k=5, model_label="m").conversation_id
 
 
 class TestFaults:
@@ -280,7 +240,7 @@ class TestFaults:
                 # WAL: reading goes on while another process writes
                 assert [c.id for c in s.conversations()] == [cid]
                 with pytest.raises(HistoryError, match="locked by another process") as caught:
-                    s.add_turn(cid, _answer("while locked"), top_k=5, model_label="m")
+                    s.add_turn(cid, sample_answer("while locked"), top_k=5, model_label="m")
                 _one_sentence(str(caught.value))
         finally:
             holder.stdin.write("\n")
@@ -288,16 +248,16 @@ class TestFaults:
             holder.wait(timeout=10)
         with ConversationStore(path) as s:
             assert [t.question for t in s.turns(cid)] == ["When was Ada Lovelace born?"]
-            s.add_turn(cid, _answer("after"), top_k=5, model_label="m")  # writable again
+            s.add_turn(cid, sample_answer("after"), top_k=5, model_label="m")  # writable again
             assert len(s.turns(cid)) == 2
 
     def test_read_only_file_reads_but_refuses_writes(self, tmp_path: Path) -> None:
         path = tmp_path / "c.db"
         cid = _seed(path)
-        with _read_only(path), ConversationStore(path) as s:
+        with read_only(path), ConversationStore(path) as s:
             assert [t.question for t in s.turns(cid)] == ["When was Ada Lovelace born?"]
             with pytest.raises(HistoryError, match="read-only") as caught:
-                s.add_turn(cid, _answer("lost?"), top_k=5, model_label="m")
+                s.add_turn(cid, sample_answer("lost?"), top_k=5, model_label="m")
             _one_sentence(str(caught.value))
         with ConversationStore(path) as s:
             assert len(s.turns(cid)) == 1
@@ -308,28 +268,6 @@ class TestFaults:
         with pytest.raises(HistoryError, match="cannot be created") as caught:
             ConversationStore(blocker / "conversations.db")
         _one_sentence(str(caught.value))
-
-
-class _read_only:
-    """Make `path` unwritable for this process, root included (root ignores mode bits, so the
-    immutable attribute is set too)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.immutable = os.geteuid() == 0
-
-    def __enter__(self) -> None:
-        # Leave no WAL beside it: the reader then needs nothing written.
-        sqlite3.connect(self.path).execute("PRAGMA wal_checkpoint(TRUNCATE)").connection.close()
-        self.path.chmod(0o444)
-        if self.immutable:
-            assert shutil.which("chattr"), "chattr is needed to make a file read-only for root"
-            subprocess.run(["chattr", "+i", str(self.path)], check=True)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.immutable:
-            subprocess.run(["chattr", "-i", str(self.path)], check=True)
-        self.path.chmod(0o644)
 
 
 class TestBackup:
@@ -346,11 +284,11 @@ class TestBackup:
                     f"""
                     from pathlib import Path
                     from assistant.conversations import ConversationStore
-                    from tests.assistant.test_conversations import _answer
+                    from tests.assistant.helpers import sample_answer
                     with ConversationStore(Path({str(path)!r})) as s:
                         print("writing", flush=True)
                         for i in range(150):
-                            s.add_turn({cid}, _answer(f"q{{i}}"), top_k=5, model_label="m")
+                            s.add_turn({cid}, sample_answer(f"q{{i}}"), top_k=5, model_label="m")
                     """
                 ),
             ],

@@ -7,17 +7,20 @@ from pathlib import Path
 
 from assistant.conversations import ConversationStore
 from assistant.transcript import to_markdown
-from tests.assistant.test_conversations import _answer, _source
+from tests.assistant.helpers import sample_answer, sample_source
 
 
 def test_citations_are_numbered_across_the_conversation_with_one_source_list(
     tmp_path: Path,
 ) -> None:
-    first = _answer("When was Ada born?", error=None, partial=False)
+    first = sample_answer("When was Ada born?", error=None, partial=False)
     second = replace(
-        _answer("And the balloon?", error=None, partial=False),
+        sample_answer("And the balloon?", error=None, partial=False),
         text="It reached 38 km [1], as logged [2].",
-        sources=[_source(3, "Balloon text."), _source(1, "Ada was born on 10 December 1815.")],
+        sources=[
+            sample_source(3, "Balloon text."),
+            sample_source(1, "Ada was born on 10 December 1815."),
+        ],
     )
     second.sources[0] = replace(second.sources[0], number=1)  # numbers are per answer
     second.sources[1] = replace(second.sources[1], number=2)
@@ -38,7 +41,7 @@ def test_citations_are_numbered_across_the_conversation_with_one_source_list(
 def test_markup_in_questions_and_titles_is_escaped(tmp_path: Path) -> None:
     nasty = "# <script>alert(1)</script> [x](javascript:alert(1)) \x07"
     with ConversationStore(tmp_path / "c.db") as store:
-        turn = store.add_turn(None, _answer(nasty), top_k=5, model_label="m")
+        turn = store.add_turn(None, sample_answer(nasty), top_k=5, model_label="m")
         text = to_markdown(store.get(turn.conversation_id), store.turns(turn.conversation_id))
     assert "<script>" not in text and "](" not in text and "\x07" not in text
     assert "\\<script\\>" in text and "\\[x\\]\\(javascript:alert\\(1\\)\\)" in text

@@ -10,24 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from msrag.cli import app
-from retrieval.ingest.offline import OfflineModels
 from tests.conftest import DEMO_DOCS
-from tests.retrieval.ingest.test_evaluate import write_beir
+from tests.retrieval.ingest.helpers import write_beir
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def workdir(
-    tmp_path: Path, offline_model_dirs: OfflineModels, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """A project folder whose .env points at the offline models, as a user's would."""
-    monkeypatch.chdir(tmp_path)
-    result = runner.invoke(
-        app, ["models", "offline", str(offline_model_dirs.root), "--write-env", ".env"]
-    )
-    assert result.exit_code == 0, result.output
-    return tmp_path
 
 
 def test_help_explains_every_command() -> None:

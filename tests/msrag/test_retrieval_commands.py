@@ -113,7 +113,7 @@ def test_eval_in_a_pipe_names_every_mode_and_prints_no_escape_codes(
     import sys
 
     from tests.conftest import REPO
-    from tests.retrieval.ingest.test_evaluate import write_beir
+    from tests.retrieval.ingest.helpers import write_beir
 
     data = write_beir(
         project / "tiny",

@@ -10,13 +10,12 @@ from typer.testing import CliRunner
 
 from assistant.conversations import ConversationStore
 from msrag.cli import app
-from tests.msrag.test_chat_commands import workdir  # noqa: F401 (fixture)
 from tests.conftest import DEMO_DOCS
 
 runner = CliRunner()
 
 
-def test_chat_is_saved_listed_exported_and_resumed(workdir: Path) -> None:  # noqa: F811
+def test_chat_is_saved_listed_exported_and_resumed(workdir: Path) -> None:
     shutil.copytree(DEMO_DOCS, workdir / "docs")
     assert runner.invoke(app, ["ingest", "docs"]).exit_code == 0
     result = runner.invoke(app, ["chat"], input="When was Ada Lovelace born?\n\n")
@@ -48,7 +47,7 @@ def test_chat_is_saved_listed_exported_and_resumed(workdir: Path) -> None:  # no
         ]
 
 
-def test_unknown_ids_are_one_sentence_and_exit_2(workdir: Path) -> None:  # noqa: F811
+def test_unknown_ids_are_one_sentence_and_exit_2(workdir: Path) -> None:
     for args in (["chat", "--export", "42"], ["chat", "--resume", "42"]):
         result = runner.invoke(app, args, input="\n")
         assert result.exit_code == 2, result.output
@@ -57,7 +56,7 @@ def test_unknown_ids_are_one_sentence_and_exit_2(workdir: Path) -> None:  # noqa
     assert result.exit_code == 2 and "no saved conversation to resume" in result.output
 
 
-def test_a_damaged_history_does_not_stop_the_chat(workdir: Path) -> None:  # noqa: F811
+def test_a_damaged_history_does_not_stop_the_chat(workdir: Path) -> None:
     shutil.copytree(DEMO_DOCS, workdir / "docs")
     assert runner.invoke(app, ["ingest", "docs"]).exit_code == 0
     db = workdir / ".msrag" / "conversations.db"

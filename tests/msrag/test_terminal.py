@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from msrag.terminal import chat_loop, stream_turn
-from tests.assistant.test_chat import make
+from tests.assistant.helpers import make_assistant
 from tests.llm_server import Break, Reply
 
 
@@ -24,7 +24,7 @@ def consoles() -> tuple[Console, Console, io.StringIO, io.StringIO]:
 
 def test_answer_then_sources_then_timings(llm_server, tmp_path: Path) -> None:
     llm_server.script(Reply("", chunks=("Born in 1815 [", "1] [[x]] [9].")))
-    assistant, _ = make(llm_server.url, tmp_path)
+    assistant, _ = make_assistant(llm_server.url, tmp_path)
     console, err, out, errs = consoles()
     answer = stream_turn(assistant, "When was Ada born?", console=console, err=err, verbose=True)
     text = out.getvalue()
@@ -41,7 +41,7 @@ def test_an_answer_citing_nothing_is_marked_and_the_passages_listed(
 ) -> None:
     # what a small llama.cpp model did: a plausible answer with no marker at all
     llm_server.script(Reply("Ada Lovelace was born in 1815."))
-    assistant, _ = make(llm_server.url, tmp_path)
+    assistant, _ = make_assistant(llm_server.url, tmp_path)
     console, err, out, errs = consoles()
     answer = stream_turn(assistant, "When was Ada born?", console=console, err=err)
     text = out.getvalue()
@@ -54,7 +54,9 @@ def test_an_answer_citing_nothing_is_marked_and_the_passages_listed(
 def test_a_cited_answer_has_no_such_mark(llm_server, tmp_path: Path) -> None:
     llm_server.script(Reply("Ada Lovelace was born in 1815 [1]."))
     console, err, out, errs = consoles()
-    answer = stream_turn(make(llm_server.url, tmp_path)[0], "When?", console=console, err=err)
+    answer = stream_turn(
+        make_assistant(llm_server.url, tmp_path)[0], "When?", console=console, err=err
+    )
     assert not answer.cites_nothing
     assert "cites no source" not in out.getvalue() + errs.getvalue()
 
@@ -62,7 +64,7 @@ def test_a_cited_answer_has_no_such_mark(llm_server, tmp_path: Path) -> None:
 def test_partial_answer_is_marked(llm_server, tmp_path: Path) -> None:
     llm_server.script(Break("Ada was born in London", after=3))
     console, err, out, errs = consoles()
-    stream_turn(make(llm_server.url, tmp_path)[0], "When?", console=console, err=err)
+    stream_turn(make_assistant(llm_server.url, tmp_path)[0], "When?", console=console, err=err)
     assert out.getvalue().startswith("Ada was born\n")
     assert "Answer cut short:" in errs.getvalue() and "broke in the middle" in errs.getvalue()
 
@@ -73,7 +75,7 @@ def test_chat_loop_keeps_history_and_condenses(llm_server, tmp_path: Path) -> No
         Reply("When was Ada Lovelace born?"),  # the condense call of the 2nd turn
         Reply("In 1815 [1]."),
     )
-    assistant, retriever = make(llm_server.url, tmp_path)
+    assistant, retriever = make_assistant(llm_server.url, tmp_path)
     lines = iter(["Who was Ada Lovelace?", "x" * 5000, "When was she born?", "exit"])
     console, err, out, errs = consoles()
     history = chat_loop(assistant, console=console, err=err, read=lambda _: next(lines))
@@ -92,4 +94,4 @@ def test_chat_loop_ends_on_eof(tmp_path: Path) -> None:
         raise EOFError
 
     console, err, _, _ = consoles()
-    assert chat_loop(make(None, tmp_path)[0], console=console, err=err, read=eof) == []
+    assert chat_loop(make_assistant(None, tmp_path)[0], console=console, err=err, read=eof) == []

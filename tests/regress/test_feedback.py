@@ -22,7 +22,7 @@ from retrieval.encoders import Encoders
 from retrieval.ingest.offline import OfflineModels
 from retrieval.ingest.pipeline import ingest
 from retrieval.retriever import MultiStageRetriever
-from tests.assistant.test_conversations import _answer
+from tests.assistant.helpers import sample_answer
 from tests.conftest import DEMO_DOCS, make_settings, shipped_layout
 from tests.llm_server import Reply, ScriptedLLM
 from tests.ui.conftest import page_env
@@ -67,8 +67,8 @@ class TestCaseFile:
     ) -> None:
         path = tmp_path / "sub" / "msrag-cases.yaml"
         with ConversationStore(tmp_path / "c.db") as store:
-            first = store.add_turn(None, _answer(), top_k=5, model_label="m")
-            second = store.add_turn(first.conversation_id, _answer("And then?"), top_k=3,
+            first = store.add_turn(None, sample_answer(), top_k=5, model_label="m")
+            second = store.add_turn(first.conversation_id, sample_answer("And then?"), top_k=3,
                                     model_label="m")  # fmt: skip
         case = case_from_turn(second, [first], must_contain=["1815", " "])
         assert append_cases(path, [case]) == [case.id]
@@ -89,7 +89,7 @@ class TestCaseFile:
     def test_review_cases_carry_the_comment_and_no_expectations(self, tmp_path: Path) -> None:
         nasty = "<b>wrong</b>\nsecond line \x07 " + "x" * 10_000
         with ConversationStore(tmp_path / "c.db") as store:
-            turn = store.add_turn(None, _answer(nasty), top_k=5, model_label="m")
+            turn = store.add_turn(None, sample_answer(nasty), top_k=5, model_label="m")
             store.set_feedback(turn.id, "down", nasty)
             turn = store.turn(turn.id)
         path = tmp_path / "cases.yaml"
@@ -106,7 +106,7 @@ class TestCaseFile:
         path.write_text("cases:\n  - id: a\n    question: q\nname: trailing-key\n")
         before = path.read_text()
         with ConversationStore(tmp_path / "c.db") as store:
-            turn = store.add_turn(None, _answer(), top_k=5, model_label="m")
+            turn = store.add_turn(None, sample_answer(), top_k=5, model_label="m")
         with pytest.raises(Exception):  # noqa: B017 - the suite's own validation error
             append_cases(path, [case_from_turn(turn, [])])
         assert path.read_text() == before
@@ -170,8 +170,8 @@ class TestFromFeedback:
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("MSRAG_DATA_DIR", str(tmp_path / ".msrag"))
         with ConversationStore(tmp_path / ".msrag" / "conversations.db") as store:
-            bad = store.add_turn(None, _answer("Bad one?"), top_k=5, model_label="m")
-            good = store.add_turn(None, _answer("Good one?"), top_k=5, model_label="m")
+            bad = store.add_turn(None, sample_answer("Bad one?"), top_k=5, model_label="m")
+            good = store.add_turn(None, sample_answer("Good one?"), top_k=5, model_label="m")
             store.set_feedback(bad.id, "down", "The date is wrong.")
             store.set_feedback(good.id, "up")
         future = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()

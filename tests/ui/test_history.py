@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from assistant.conversations import SCHEMA_VERSION, ConversationStore
-from tests.assistant.test_conversations import _read_only
+from tests.assistant.helpers import read_only
 from tests.ui.conftest import APP
 
 TIMEOUT = 120
@@ -176,7 +176,7 @@ class TestFaults:
     def test_read_only_file(self, page: Path) -> None:
         with _store(page) as store:
             kept = store.create("kept").id
-        with _read_only(page / "conversations.db"):
+        with read_only(page / "conversations.db"):
             at = _page()
             self._answers_and_says(at, "read-only")
             assert [b.key for b in _open_buttons(at)] == [f"open-{kept}"]  # still listed

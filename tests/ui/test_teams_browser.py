@@ -22,7 +22,7 @@ from retrieval.ingest.offline import OfflineModels
 from retrieval.ingest.pipeline import ingest
 from retrieval.stores import open_store
 from tests.assistant.conftest import SECRET
-from tests.assistant.test_access_leaks import MARKERS, write_library
+from tests.assistant.helpers import forbidden_markers, write_library
 from tests.conftest import make_settings, shipped_layout
 from tests.llm_server import Reply, ScriptedLLM
 from tests.ui.conftest import page_env
@@ -107,10 +107,6 @@ def _open_library(page) -> str:  # noqa: ANN001
     return sidebar.inner_text()
 
 
-def _forbidden(groups: tuple[str, ...]) -> list[str]:
-    return [word for group, word in MARKERS.items() if group not in groups]
-
-
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
 def test_two_users_see_their_own_library_and_history(
     server: str, llm: ScriptedLLM, tmp_path: Path
@@ -150,7 +146,7 @@ def test_two_users_see_their_own_library_and_history(
                 assert user in libraries[user]
                 body = page.locator("body").inner_text()
                 assert question in body and other not in body  # their own history only
-                assert not any(word in body for word in _forbidden(groups)), user
+                assert not any(word in body for word in forbidden_markers(groups)), user
                 assert "Add documents" not in body and "Audit log" not in body
             # the Documents page is read-only for them, and lists only what they may see
             dave.goto(server + "/documents")
@@ -171,7 +167,7 @@ def test_two_users_see_their_own_library_and_history(
             for prompt in prompts:
                 groups = ("hr",) if EVE_Q in prompt else ()
                 assert "holiday bonus" in prompt
-                assert not any(word in prompt for word in _forbidden(groups)), prompt[:300]
+                assert not any(word in prompt for word in forbidden_markers(groups)), prompt[:300]
 
             # the admin sees every document, the upload panel and both users' questions
             alice = _page(browser, server, ALICE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -10,26 +9,7 @@ import pytest
 
 from retrieval.errors import RetrievalError
 from retrieval.ingest.evaluate import corpus_chunks, load_beir, per_query_scores, score_run
-
-
-def write_beir(
-    root: Path,
-    docs: dict[str, tuple[str, str]],
-    queries: dict[str, str],
-    qrels: list[tuple[str, str, int]],
-    split: str = "test",
-) -> Path:
-    (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text(
-        "".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, (t, x) in docs.items())
-    )
-    (root / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
-    )
-    (root / "qrels" / f"{split}.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels)
-    )
-    return root
+from tests.retrieval.ingest.helpers import write_beir
 
 
 class TestMetrics:

@@ -26,6 +26,7 @@ from retrieval.ingest.pipeline import IngestReport, ingest, ingest_chunks
 from retrieval.stores import Store, open_store
 from retrieval.types import PAYLOAD_FIELDS, Filter, QueryPlan
 from tests.conftest import DEMO_DOCS, REPO, make_settings
+from tests.retrieval.ingest.helpers import CHILD
 
 Snapshot = dict[str, dict[str, Any]]
 
@@ -275,34 +276,6 @@ def _make_pdf_bytes(pages: list[str]) -> bytes:
 
 
 # --- kill -9 and resume ------------------------------------------------------------------------
-
-CHILD = """
-import json, sys
-from pathlib import Path
-from retrieval.encoders import Encoders
-from retrieval.ingest.pipeline import ingest
-from msrag.settings import Settings
-from retrieval.stores import open_store
-
-config = json.loads(sys.argv[1])
-settings = Settings(_env_file=None, **config["settings"])
-encoders = Encoders(settings)
-store = open_store(settings, encoders.layout(settings))
-
-class Announcing:
-    # The real store; says when each batch is durably stored so the test can kill mid-run.
-    def __init__(self, inner):
-        self.inner = inner
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-    def upsert(self, chunks, vectors):
-        self.inner.upsert(chunks, vectors)
-        print("stored", len(chunks), flush=True)
-
-ingest([Path(p) for p in config["paths"]], settings, Announcing(store), encoders, progress=False)
-print("done", flush=True)
-"""
-
 
 def write_corpus(folder: Path, version: str, files: int) -> None:
     folder.mkdir(exist_ok=True)

@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.retrieval.ingest.test_ingest import CHILD
 
 from retrieval.encoders import Encoders
 from retrieval.ingest.pipeline import ingest
 from retrieval.retriever import MultiStageRetriever
 from retrieval.types import PENDING
 from tests.conftest import REPO, make_settings
+from tests.retrieval.ingest.helpers import CHILD
 
 LONG_TOPIC = "zeppelin hangar"
 

@@ -19,101 +19,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from retrieval.encoders import Encoders
 from retrieval.ingest.offline import OfflineModels
 from retrieval.modes import MODES
 from retrieval.schema import Layout
-from retrieval.stores import EdgeStore, ServerStore, Store
+from retrieval.stores import EdgeStore, ServerStore
 from retrieval.types import Chunk, Filter, Passage, QueryPlan
 from tests.conftest import DEMO_DOCS, make_settings
 from tests.qdrant_servers import ServerBackend
-from tests.retrieval.stores.conftest import FILTERS, FUSED_MODES, Corpus
+from tests.retrieval.stores.conftest import FILTERS, Corpus
+from tests.retrieval.stores.helpers import assert_congruent
 
-TOL = 1e-4
 # How the dense prefetch searches: always by scan, or the product's default (Qdrant scans a
 # store under its full-scan threshold and walks the HNSW graph past it). These stores are small,
 # so the default must give exactly the scan's results (local mode always scans).
 DENSE_SEARCH = {"exact": {"dense_exact": True}, "default": {"dense_exact": False, "hnsw_ef": 256}}
-
-
-def assert_same_ranking(a: list[Passage], b: list[Passage], deeper: dict[str, float]) -> None:
-    """`a` ranks like `b`: the same score at every rank, and every id in `a` has that score in
-    `b`'s deeper results (`deeper`: id → score). So ids can only differ between equal scores."""
-    assert 0 < len(a) == len(b)
-    np.testing.assert_allclose([p.score for p in a], [p.score for p in b], atol=TOL)
-    for passage in a:
-        assert passage.id in deeper, f"{passage.id} ({passage.score}) missing on the other side"
-        assert abs(deeper[passage.id] - passage.score) <= TOL
-
-
-def _rrf(rankings: list[list[Passage]], k: int) -> dict[str, float]:
-    fused: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, passage in enumerate(ranking):  # Qdrant: 1 / (k + 0-based rank)
-            fused[passage.id] = fused.get(passage.id, 0.0) + 1.0 / (k + rank)
-    return fused
-
-
-def _dbsf(rankings: list[list[Passage]]) -> dict[str, float]:
-    """Qdrant's distribution-based score fusion: each ranking's scores mapped from mean ± 3
-    sample standard deviations onto 0..1, summed per point."""
-    fused: dict[str, float] = {}
-    for ranking in rankings:
-        if not ranking:
-            continue
-        scores = np.array([p.score for p in ranking], dtype=np.float64)
-        std = scores.std(ddof=1) if len(scores) > 1 else 0.0
-        low, high = scores.mean() - 3 * std, scores.mean() + 3 * std
-        for passage in ranking:
-            norm = 0.5 if std == 0 else (passage.score - low) / (high - low)
-            fused[passage.id] = fused.get(passage.id, 0.0) + norm
-    return fused
-
-
-def _components(plan: QueryPlan) -> list[QueryPlan]:
-    """The rankings a fused mode fuses, each as a plan of its own (see retrieval/modes.py)."""
-    p = plan.prefetch_limit
-    names = {
-        "hybrid": ("dense", "bm25"),
-        "hybrid+colbert+rrf": ("hybrid+colbert", "bm25", "dense"),
-        "hybrid+colbert+dbsf": ("hybrid+colbert", "bm25", "dense"),
-    }
-    return [replace(plan, mode=name, top_k=p) for name in names[plan.mode]]
-
-
-def _fuse(plan: QueryPlan, rankings: list[list[Passage]]) -> dict[str, float]:
-    return _dbsf(rankings) if plan.mode.endswith("+dbsf") else _rrf(rankings, plan.rrf_k)
-
-
-def assert_congruent(plan: QueryPlan, edge: Store, server: Store) -> None:
-    deep = replace(plan, top_k=3 * plan.prefetch_limit)
-    a, b = edge.query(plan), server.query(plan)
-    if plan.mode not in FUSED_MODES:
-        assert_same_ranking(a, b, {p.id: p.score for p in server.query(deep)})
-        assert_same_ranking(b, a, {p.id: p.score for p in edge.query(deep)})
-        return
-    # A fusion turns ranks (RRF) or the set of candidates (DBSF's mean and deviation) into
-    # scores, so a tie *inside* a fused ranking (two chunks with the same BM25 score, common
-    # with real text) that the engines order differently changes fused scores, not just the
-    # order. Hence: (1) the fused rankings agree between the engines up to exact ties, and
-    # (2) each engine's result is exactly the fusion of its own rankings.
-    for part in _components(plan):
-        pa, pb = edge.query(part), server.query(part)
-        if pa or pb:
-            assert_same_ranking(
-                pa, pb, {p.id: p.score for p in server.query(replace(part, top_k=3 * part.top_k))}
-            )
-    for store, result in ((edge, a), (server, b)):
-        fused = _fuse(plan, [store.query(part) for part in _components(plan)])
-        best = sorted(fused.values(), reverse=True)[: plan.top_k]
-        np.testing.assert_allclose([p.score for p in result], best, atol=TOL)
-        for passage in result:
-            assert abs(fused[passage.id] - passage.score) <= TOL
 
 
 def _ties(passages: list[Passage]) -> int:

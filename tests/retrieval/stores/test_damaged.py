@@ -23,7 +23,7 @@ from retrieval.stores import EdgeStore
 from retrieval.stores.edge import LAYOUT_FILE
 from retrieval.types import QueryPlan
 from tests.retrieval.stores.conftest import Corpus, make_layout
-from tests.retrieval.stores.test_disk_full import namespaces_work
+from tests.retrieval.stores.helpers import namespaces_work
 
 REPO = Path(__file__).resolve().parents[3]
 RESTORE = "restore the folder from a backup, or move it aside and run `msrag ingest`"

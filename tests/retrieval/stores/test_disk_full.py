@@ -21,7 +21,7 @@ from retrieval.ingest.offline import OfflineModels
 from retrieval.stores import EdgeStore, disk_space
 from retrieval.types import Filter
 from tests.retrieval.stores.conftest import make_layout
-from tests.retrieval.stores.test_folder_lock import cli_env
+from tests.retrieval.stores.helpers import cli_env, namespaces_work
 
 MSRAG = Path(sys.executable).parent / "msrag"
 MIN_FREE_MB = 200
@@ -43,11 +43,6 @@ step {msrag} status
 step {msrag} ingest part2
 step {msrag} status
 """
-
-
-def namespaces_work() -> bool:
-    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
-    return probe.returncode == 0
 
 
 def write_part(folder: Path, files: int, words: int) -> None:

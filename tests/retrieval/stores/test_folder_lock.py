@@ -8,7 +8,6 @@ the holder's next flush failed. The holder here is a real `msrag ingest` of 200 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,20 +21,11 @@ from retrieval.schema import Layout
 from retrieval.stores import EdgeStore
 from retrieval.stores.edge import LAYOUT_FILE
 from retrieval.stores.folder_lock import FolderLock
-from tests.conftest import shipped_layout
 from tests.retrieval.stores.conftest import make_layout
+from tests.retrieval.stores.helpers import cli_env
 
 MSRAG = Path(sys.executable).parent / "msrag"
 FILES = 200
-
-
-def cli_env(models: OfflineModels, data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a user's `msrag` process: offline models, this data directory."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MSRAG_", "OPENAI_", "QDRANT"))}
-    env.update({f"MSRAG_{k.upper()}": v for k, v in models.settings_values().items()})
-    env.update({f"MSRAG_{k.upper()}": str(v) for k, v in shipped_layout().items()})
-    env.update(MSRAG_DATA_DIR=str(data_dir), OPENBLAS_NUM_THREADS="1", **extra)
-    return env
 
 
 def write_files(folder: Path, n: int) -> None:

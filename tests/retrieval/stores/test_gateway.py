@@ -22,7 +22,7 @@ from retrieval.stores import ServerStore
 from retrieval.types import Filter, QueryPlan
 from tests.qdrant_gateway import Gateway
 from tests.retrieval.stores.conftest import FILTERS, Corpus, StoreContract, make_layout
-from tests.retrieval.stores.test_congruence import assert_congruent
+from tests.retrieval.stores.helpers import assert_congruent
 
 KEY = "gateway-test-key"
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
