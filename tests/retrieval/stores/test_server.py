@@ -148,10 +148,10 @@ class TestUnavailable:
         settings = _settings(tmp_path, forbidding_server, key="wrong")
         with pytest.raises(StoreUnavailableError) as err:
             ServerStore.from_settings(settings, layout)
-        assert str(err.value) == (
-            f"Qdrant at {forbidding_server} refused the request (HTTP 403): check "
-            "QDRANT_API_KEY, or unset QDRANT_URL to use the embedded store."
-        )
+        # the server, its answer and the two ways out
+        message = str(err.value)
+        assert forbidding_server in message and "HTTP 403" in message
+        assert "QDRANT_API_KEY" in message and "unset QDRANT_URL" in message
 
 
 class TestOpenStore:
