@@ -1,7 +1,8 @@
 """Re-encode a collection's stored text with the current settings (new models or layout options).
 
-Data never moves between engines or layouts as files; the text in the payload is enough to
-rebuild every vector. The texts are first dumped next to the data, so an interrupted re-index
+A new layout cannot reuse the stored vectors (moving a collection to another engine or a file
+keeps them, see `retrieval/ingest/transfer.py`), but the text in the payload is enough to
+rebuild every vector. The payloads are first dumped next to the data, so an interrupted re-index
 resumes from the dump and nothing stored is lost.
 """
 

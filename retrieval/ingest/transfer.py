@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import BinaryIO, NotRequired, Protocol, TypedDict, final
 
 import numpy as np
+import numpy.typing as npt
 from qdrant_client import QdrantClient
 
 from retrieval.errors import RetrievalError
@@ -34,7 +35,7 @@ from retrieval.modes import MODE_SPECS
 from retrieval.schema import BM25, COLBERT, DENSE, MUVERA, Layout
 from retrieval.stores import Store, open_store, stored_layout
 from retrieval.stores.server import connect, server_errors
-from retrieval.types import ChunkVectors, QueryPlan, SparseVector, StoredPoint
+from retrieval.types import ChunkVectors, Passage, QueryPlan, SparseVector, StoredPoint
 
 FILE_FORMAT = "msrag-export"
 FILE_VERSION = 1
@@ -51,11 +52,29 @@ class TransferError(RetrievalError):
     """A transfer cannot start or continue (target not empty, unreadable file, no source)."""
 
 
+class Checkpoint(TypedDict):
+    """What a transfer saves after each page, so that an interrupted run resumes there."""
+
+    source: str  # the endpoints' descriptions: a checkpoint only resumes the same transfer
+    target: str
+    cursor: str | None  # where the source's next page starts (None: after the last)
+    written: int  # points written so far, by every run
+    done: bool  # every page is written
+    bytes: NotRequired[int]  # a file target: its length after the last page written
+
+
 # --- endpoints -----------------------------------------------------------------------------------
-class Source(Protocol):
-    layout: Layout
+class Endpoint(Protocol):
+    """A source or target of `transfer`: a store (`StoreEndpoint`) or a file (`FileEndpoint`)."""
+
+    @property
+    def layout(self) -> Layout: ...
 
     def describe(self) -> str: ...
+
+    def open_existing(self) -> Endpoint:
+        """As a source: open what is there (an error if there is nothing)."""
+        ...
 
     def count(self) -> int: ...
 
@@ -63,25 +82,17 @@ class Source(Protocol):
         """Pages from `cursor` (None: the start), each with the cursor of the page after it."""
         ...
 
-    def close(self) -> None: ...
-
-
-class Sink(Protocol):
-    def describe(self) -> str: ...
-
-    def prepare(self, layout: Layout, total: int, resume: dict[str, Any] | None) -> None:
-        """Create the target for `layout` (or reopen it at the checkpoint `resume`)."""
+    def prepare(self, layout: Layout, total: int, resume: Checkpoint | None) -> None:
+        """As a target: create it for `layout` (or reopen it at the checkpoint `resume`)."""
         ...
 
-    def write(self, points: list[StoredPoint]) -> dict[str, Any]:
-        """Write durably; returns what the checkpoint must remember about the target."""
+    def write(self, points: list[StoredPoint]) -> int | None:
+        """Write durably; returns a file's length after the page (None for a store)."""
         ...
 
     def finish(self) -> None:
         """After the last page: build indexes (the embedded store), nothing for a file."""
         ...
-
-    def count(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -144,7 +155,7 @@ class StoreEndpoint:
             if cursor is None:
                 return
 
-    def prepare(self, layout: Layout, total: int, resume: dict[str, Any] | None) -> None:
+    def prepare(self, layout: Layout, total: int, resume: Checkpoint | None) -> None:
         existing = self._stored_layout()
         # creates the collection with the source's layout, or checks an existing one against it
         self.store = open_store(self.settings, layout, client=self.client)
@@ -154,10 +165,10 @@ class StoreEndpoint:
                 "choose another collection (--collection / MSRAG_COLLECTION) or delete it first."
             )
 
-    def write(self, points: list[StoredPoint]) -> dict[str, Any]:
+    def write(self, points: list[StoredPoint]) -> int | None:
         assert self.store is not None
         self.store.upsert_points(points)
-        return {}
+        return None
 
     def finish(self) -> None:
         assert self.store is not None
@@ -185,7 +196,7 @@ class FileEndpoint:
     layout: Layout = field(init=False)
     _total: int = 0
     _body: int = 0  # byte offset of the first point line
-    _handle: Any = None
+    _handle: BinaryIO | None = None
 
     def describe(self) -> str:
         return f"file {self.path}"
@@ -233,11 +244,11 @@ class FileEndpoint:
                     return
 
     # as a target
-    def prepare(self, layout: Layout, total: int, resume: dict[str, Any] | None) -> None:
+    def prepare(self, layout: Layout, total: int, resume: Checkpoint | None) -> None:
         self.layout = layout
         if resume is not None:
             self._handle = self.path.open("r+b")
-            self._handle.truncate(int(resume["bytes"]))  # drop a page written after the save
+            self._handle.truncate(resume["bytes"])  # drop a page written after the save
             self._handle.seek(0, os.SEEK_END)
             return
         if self.path.exists():
@@ -253,15 +264,17 @@ class FileEndpoint:
         self._handle.write(json.dumps(header).encode() + b"\n")
         self._sync()
 
-    def write(self, points: list[StoredPoint]) -> dict[str, Any]:
+    def write(self, points: list[StoredPoint]) -> int | None:
+        assert self._handle is not None
         self._handle.write(b"".join(json.dumps(_encode(p)).encode() + b"\n" for p in points))
         self._sync()
-        return {"bytes": self._handle.tell()}
+        return self._handle.tell()
 
     def finish(self) -> None:
         pass
 
     def _sync(self) -> None:
+        assert self._handle is not None
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
@@ -278,13 +291,13 @@ class FileEndpoint:
 
 def open_endpoint(
     settings: IngestSettings, where: str | None, collection: str | None = None
-) -> Any:
+) -> Endpoint:
     """`None`: the configured store; an http(s) URL: that Qdrant server (key: QDRANT_API_KEY,
     collection: `collection` or MSRAG_COLLECTION); anything else: a file path."""
     if where is None:
         return StoreEndpoint(settings)
     if where.startswith(("http://", "https://")):
-        update: dict[str, Any] = {"qdrant_url": where}
+        update = {"qdrant_url": where}
         if collection:
             update["collection"] = collection
         return StoreEndpoint(settings.model_copy(update=update))
@@ -310,15 +323,15 @@ class TransferReport:
         return self.source_count == self.target_count and not self.mismatches
 
 
-def checkpoint_path(settings: IngestSettings, source: Any, target: Any) -> Path:
+def checkpoint_path(settings: IngestSettings, source: Endpoint, target: Endpoint) -> Path:
     """Where the checkpoint of this source → target transfer lives (in the data directory)."""
     key = hashlib.sha256(f"{source.describe()} -> {target.describe()}".encode()).hexdigest()
     return settings.data_dir / f"transfer-{key[:16]}.json"
 
 
 def transfer(
-    source: Any,
-    target: Any,
+    source: Endpoint,
+    target: Endpoint,
     *,
     checkpoint: Path,
     sample: int = SAMPLE_QUERIES,
@@ -328,32 +341,32 @@ def transfer(
     started = time.perf_counter()
     total = source.count()
     # named once: a target describes itself differently once opened
-    names = {"source": source.describe(), "target": target.describe()}
-    resume = _load(checkpoint, names)
+    source_name, target_name = source.describe(), target.describe()
+    resume = _load(checkpoint, source_name, target_name)
     target.prepare(source.layout, total, resume)
-    written_before = int(resume["written"]) if resume else 0
+    written_before = resume["written"] if resume else 0
     written = 0
     cursor = resume["cursor"] if resume else None
-    if not (resume and resume.get("done")):
+    if not (resume and resume["done"]):
         for points, next_cursor in source.pages(cursor):
-            state = target.write(points)
+            length = target.write(points)
             written += len(points)
-            _save(
-                checkpoint,
-                {
-                    **names,
-                    "cursor": next_cursor,
-                    "written": written_before + written,
-                    "done": next_cursor is None,
-                    **state,
-                },
-            )
+            state: Checkpoint = {
+                "source": source_name,
+                "target": target_name,
+                "cursor": next_cursor,
+                "written": written_before + written,
+                "done": next_cursor is None,
+            }
+            if length is not None:
+                state["bytes"] = length
+            _save(checkpoint, state)
             if progress:
                 progress(written_before + written, total)
     target.finish()
     report = TransferReport(
-        source=names["source"],
-        target=names["target"],
+        source=source_name,
+        target=target_name,
         source_count=total,
         target_count=target.count(),
         written=written,
@@ -421,7 +434,7 @@ def _close(x: float, y: float, tol: float) -> bool:
     return abs(x - y) <= tol * max(1.0, abs(x))
 
 
-def _compare(a: list[Any], b: list[Any], tol: float) -> str | None:
+def _compare(a: list[Passage], b: list[Passage], tol: float) -> str | None:
     if len(a) != len(b):
         return f"{len(a)} results vs {len(b)}"
     for rank, (p, q) in enumerate(zip(a, b, strict=True), start=1):
@@ -441,16 +454,16 @@ def _compare(a: list[Any], b: list[Any], tol: float) -> str | None:
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
-def _load(path: Path, names: dict[str, str]) -> dict[str, Any] | None:
+def _load(path: Path, source: str, target: str) -> Checkpoint | None:
     if not path.exists():
         return None
-    state: dict[str, Any] = json.loads(path.read_text())
-    if (state.get("source"), state.get("target")) != (names["source"], names["target"]):
+    state: Checkpoint = json.loads(path.read_text())
+    if (state.get("source"), state.get("target")) != (source, target):
         return None
     return state
 
 
-def _save(path: Path, state: dict[str, Any]) -> None:
+def _save(path: Path, state: Checkpoint) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state))
@@ -458,8 +471,27 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 # --- the file format -----------------------------------------------------------------------------
-def _encode(point: StoredPoint) -> dict[str, Any]:
-    vectors: dict[str, Any] = {}
+@final
+class _PackedArray(TypedDict):
+    dtype: str  # float32, float16 or uint8: the smallest that holds the values exactly
+    shape: list[int]
+    data: str  # base64 of the array's bytes
+
+
+@final
+class _PackedSparse(TypedDict):
+    indices: list[int]
+    values: list[float]
+
+
+class _PointLine(TypedDict):
+    id: str
+    payload: dict[str, object]
+    vectors: dict[str, _PackedArray | _PackedSparse]
+
+
+def _encode(point: StoredPoint) -> _PointLine:
+    vectors: dict[str, _PackedArray | _PackedSparse] = {}
     for name, value in point.vectors.items():
         if isinstance(value, SparseVector):
             vectors[name] = {"indices": list(value.indices), "values": list(value.values)}
@@ -468,18 +500,19 @@ def _encode(point: StoredPoint) -> dict[str, Any]:
     return {"id": point.id, "payload": point.payload, "vectors": vectors}
 
 
-def _pack(array: np.ndarray) -> dict[str, Any]:
-    dtype: Any = np.float32
+def _pack(array: npt.NDArray[np.float32]) -> _PackedArray:
+    packed: npt.NDArray[np.generic] = array
     for candidate in (np.uint8, np.float16):  # the smallest exact representation
-        if np.array_equal(array.astype(candidate).astype(np.float32), array):
-            dtype = candidate
+        smaller = array.astype(candidate)
+        if np.array_equal(smaller.astype(np.float32), array):
+            packed = smaller
             break
-    data = base64.b64encode(np.ascontiguousarray(array.astype(dtype)).tobytes()).decode()
-    return {"dtype": np.dtype(dtype).name, "shape": list(array.shape), "data": data}
+    data = base64.b64encode(np.ascontiguousarray(packed).tobytes()).decode()
+    return {"dtype": packed.dtype.name, "shape": list(array.shape), "data": data}
 
 
-def _decode(row: dict[str, Any]) -> StoredPoint:
-    vectors: dict[str, Any] = {}
+def _decode(row: _PointLine) -> StoredPoint:
+    vectors: dict[str, object] = {}
     for name, value in row["vectors"].items():
         if "indices" in value:
             vectors[name] = SparseVector(list(value["indices"]), list(value["values"]))
@@ -490,6 +523,8 @@ def _decode(row: dict[str, Any]) -> StoredPoint:
 
 
 __all__ = [
+    "Checkpoint",
+    "Endpoint",
     "FileEndpoint",
     "StoreEndpoint",
     "TransferError",
