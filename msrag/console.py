@@ -20,7 +20,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from msrag.settings import Settings
-from retrieval.errors import EXIT_USAGE, MsragError
+from retrieval.errors import EXIT_INTERRUPTED, EXIT_USAGE, MsragError
 from retrieval.modes import MODES
 from teams.errors import GroupsFileError
 from teams.identity import Identities, User
@@ -91,7 +91,7 @@ def user_errors() -> Iterator[None]:
         err.print(
             "[yellow]Interrupted.[/yellow] Nothing stored so far is lost; run again to resume."
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 
 from assistant.settings import AssistantSettings
 from regress.settings import RegressSettings
+from retrieval.errors import EXIT_OK, EXIT_USAGE
 from retrieval.ingest.settings import IngestSettings
 from retrieval.settings import RetrievalSettings
 from teams.settings import TeamSettings
@@ -124,8 +125,8 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(json.dumps(fields, indent=2) + "\n")
     else:
         sys.stderr.write("usage: python -m msrag.settings --env-example | --reference | --json\n")
-        return 2
-    return 0
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1  # the command ran, but part of it failed: a file, a check, an answer cut short
 EXIT_USAGE = 2  # bad input or configuration: fix the command line or the settings
 EXIT_UPSTREAM = 3  # a service we depend on failed: the LLM, the Qdrant server, the store
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 
 
 class MsragError(Exception):

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UPSTREAM, EXIT_USAGE
+
 if TYPE_CHECKING:
     from msrag.settings import Settings
     from regress.runner import RunReport
@@ -93,7 +95,7 @@ def regress_command(
         return
     if cases is None:
         err.print("[red]Error:[/red] give the case file: msrag regress CASES.yaml")
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     with user_errors():
         suite = load_suite(cases)
         runner = RegressionRunner(suite, settings, llm=llm.value, record=record, update=update)
@@ -116,7 +118,6 @@ def exit_code_for(report: RunReport) -> int:
     """The exit-code table (README "Exit codes"): 0 every check passed; 3 a live model call
     failed (the model, not the prompt, is to blame); 1 any other failing or changed check."""
     from regress.cassette import MISS_KIND
-    from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UPSTREAM
 
     if report.ok:
         return EXIT_OK
