@@ -30,6 +30,7 @@ from assistant.citations import strip_markers
 from assistant.conversations import Turn
 from regress.cases import load_suite
 from regress.errors import RegressError
+from regress.llm_mode import LLMMode
 
 HEADER = """\
 # Prompt regression cases saved from the chat ("Save as regression case", and
@@ -151,7 +152,7 @@ def record_case(
     runner = RegressionRunner(
         suite,
         settings,
-        llm="live" if live else "off",
+        llm=LLMMode.LIVE if live else LLMMode.OFF,
         record=live,
         update=True,
         encoders=encoders,

@@ -5,8 +5,8 @@
     pytest --msrag-cases cases.yaml --msrag-llm live --msrag-record --msrag-update
 
 Items are named `<cases file>::<case id>`; a failing item shows each failing layer with its
-reason and diff. RegressSettings come from the environment and `.env`, as for `msrag`. The models,
-store and documents are opened once per case file, at its first item.
+reason and diff. Settings (`RegressSettings`) come from the environment and `.env`, as for
+`msrag`. The models, store and documents are opened once per case file, at its first item.
 
 Or from a test, with settings of your own:
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-_LLM_CHOICES = ("replay", "live", "off")
+from regress.llm_mode import LLMMode
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,8 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--msrag-llm",
-        choices=_LLM_CHOICES,
-        default="replay",
+        choices=[mode.value for mode in LLMMode],
+        default=LLMMode.REPLAY.value,
         help="replay: recorded answers (default); live: the configured model; off: extractive.",
     )
     group.addoption(

@@ -6,10 +6,10 @@
   plus `must_retrieve`;
 - **answer**: `must_cite`, `must_contain`, `must_not_contain`, `must_refuse` on the answer.
 
-The model is chosen by `llm`: `replay` answers from the suite's cassette (deterministic, offline;
-a request with no recording fails the case, it is never sent), `live` calls the configured
-endpoint (and with `record=True` writes the cassette), `off` checks the extractive answer.
-Without a configured model, `live` is the same as `off`.
+The model is chosen by `llm` (an `LLMMode`): `replay` answers from the suite's cassette
+(deterministic, offline; a request with no recording fails the case, it is never sent), `live`
+calls the configured endpoint (and with `record=True` writes the cassette), `off` checks the
+extractive answer. Without a configured model, `live` is the same as `off`.
 
     suite = load_suite("examples/regress/cases.yaml")
     with RegressionRunner(suite, RegressSettings()) as runner:
@@ -35,6 +35,7 @@ from regress.corpus import corpus_chunks, corpus_settings, sync_corpus
 from regress.errors import RegressError
 from regress.expectations import check_answer, check_retrieval
 from regress.golden import Comparison, GoldenStore, render_prompt, render_retrieval
+from regress.llm_mode import LLMMode
 from regress.settings import RegressSettings
 from retrieval.errors import MsragError
 from retrieval.types import Filter
@@ -42,14 +43,11 @@ from retrieval.types import Filter
 if TYPE_CHECKING:
     from assistant.llm import ChatLLM, LLMClient
 
-LLMMode = Literal["replay", "live", "off"]
-LLM_MODES: tuple[str, ...] = ("replay", "live", "off")
 LAYERS = ("prompt", "retrieval", "answer")
 Status = Literal["pass", "fail", "changed", "error", "skipped"]
 FAILING: frozenset[str] = frozenset({"fail", "changed", "error"})
 
 __all__ = [
-    "LLM_MODES",
     "CaseResult",
     "LayerResult",
     "RegressError",
@@ -189,15 +187,18 @@ class RegressionRunner:
         suite: Suite,
         settings: RegressSettings,
         *,
-        llm: str = "replay",
+        llm: LLMMode | str = LLMMode.REPLAY,
         record: bool = False,
         update: bool = False,
         encoders: Any = None,
         retriever: Any = None,
     ) -> None:
-        if llm not in LLM_MODES:
-            raise RegressError(f"--llm must be one of {', '.join(LLM_MODES)}; got {llm!r}.")
-        if record and llm != "live":
+        try:
+            mode = LLMMode(llm)
+        except ValueError:
+            choices = ", ".join(LLMMode)
+            raise RegressError(f"--llm must be one of {choices}; got {llm!r}.") from None
+        if record and mode is not LLMMode.LIVE:
             raise RegressError(
                 "--record writes the cassette from live answers: use it with --llm live."
             )
@@ -210,7 +211,7 @@ class RegressionRunner:
                 "--record needs a language model: set OPENAI_BASE_URL (and OPENAI_API_KEY if the "
                 "server wants one) to the endpoint to record from."
             )
-        self.llm_mode = llm
+        self.llm_mode = mode
         self.record = record
         self.update = update
         self.goldens = GoldenStore(suite.goldens_dir, update=update)
@@ -231,11 +232,11 @@ class RegressionRunner:
             raise
 
     def _open(self) -> RegressionRunner:
-        if self.llm_mode == "replay":
+        if self.llm_mode is LLMMode.REPLAY:
             self.cassette = Cassette.load(self.suite.cassette_path)
         elif self.record:
             self.cassette = Cassette.load_or_empty(self.suite.cassette_path)
-        if self.llm_mode == "live" and self.settings.llm_configured:
+        if self.llm_mode is LLMMode.LIVE and self.settings.llm_configured:
             from assistant.llm import LLMClient
 
             self._live = LLMClient(self.settings)
@@ -298,9 +299,10 @@ class RegressionRunner:
 
     @property
     def llm_name(self) -> str:
-        if self.llm_mode == "live" and self._live is None and not self.settings.llm_configured:
+        live, configured = self.llm_mode is LLMMode.LIVE, self.settings.llm_configured
+        if live and self._live is None and not configured:
             return "live (no model configured: extractive)"
-        return self.llm_mode
+        return self.llm_mode.value
 
     def run_case(self, case: Case) -> CaseResult:
         if self._retriever is None:
@@ -334,9 +336,9 @@ class RegressionRunner:
         return CaseResult(case, layers, answer, time.perf_counter() - started)
 
     def _llm_for(self, case: Case) -> ChatLLM | None:
-        if self.llm_mode == "off":
+        if self.llm_mode is LLMMode.OFF:
             return None
-        if self.llm_mode == "replay":
+        if self.llm_mode is LLMMode.REPLAY:
             assert self.cassette is not None
             return ReplayLLM(self.cassette, case.id, model=self.settings.llm_model)
         if self._live is None:
@@ -442,7 +444,7 @@ def run_suite(
     path: str,
     settings: RegressSettings,
     *,
-    llm: str = "replay",
+    llm: LLMMode | str = LLMMode.REPLAY,
     record: bool = False,
     update: bool = False,
     only: Iterable[str] | None = None,

@@ -6,12 +6,12 @@ invalid case file, a missing cassette, a bad option), 3 a live model call failed
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from regress.llm_mode import LLMMode
 from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UPSTREAM, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -24,12 +24,6 @@ def register(app: typer.Typer) -> None:
     app.command("regress")(regress_command)
 
 
-class LLMChoice(StrEnum):
-    replay = "replay"
-    live = "live"
-    off = "off"
-
-
 def regress_command(
     cases: Annotated[
         Path | None,
@@ -39,13 +33,13 @@ def regress_command(
         ),
     ] = None,
     llm: Annotated[
-        LLMChoice,
+        LLMMode,
         typer.Option(
             "--llm",
             help="replay: answers from the suite's cassette (offline, deterministic); live: call "
             "the configured model (extractive without one); off: check extractive answers.",
         ),
-    ] = LLMChoice.replay,
+    ] = LLMMode.REPLAY,
     record: Annotated[
         bool, typer.Option("--record", help="With --llm live: write the answers to the cassette.")
     ] = False,
@@ -98,7 +92,7 @@ def regress_command(
         raise typer.Exit(EXIT_USAGE)
     with user_errors():
         suite = load_suite(cases)
-        runner = RegressionRunner(suite, settings, llm=llm.value, record=record, update=update)
+        runner = RegressionRunner(suite, settings, llm=llm, record=record, update=update)
         try:
             with err.status("Loading models and preparing the suite's documents…"):
                 runner.open()

@@ -132,4 +132,5 @@ def test_plugin_is_inert_without_the_option() -> None:
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
-    assert done.stdout.strip() == "['regress', 'regress.plugin']"
+    # regress.llm_mode: the `--msrag-llm` choices, an enum and nothing else
+    assert done.stdout.strip() == "['regress', 'regress.llm_mode', 'regress.plugin']"
