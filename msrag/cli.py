@@ -1,9 +1,8 @@
 """`msrag`: the root command. It only composes the commands each layer owns:
 
-- `msrag/commands/retrieval.py`: ingest, search, status, reindex, eval, models
-- `msrag/commands/docs.py`: docs list|show|delete|reingest
+- `msrag/commands/retrieval.py`: ingest, search, status, reindex, eval, models offline
 - `msrag/commands/transfer.py`: export, import
-- `msrag/commands/docs.py`: docs list|show|delete|reingest
+- `msrag/commands/docs.py`: docs list|show|delete|reingest|grant|revoke
 - `msrag/commands/chat.py`: ask, chat
 - `msrag/commands/ui.py`: ui
 - `msrag/commands/regress.py`: regress
