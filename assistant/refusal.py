@@ -13,7 +13,7 @@ The evidence is the top passage's final score, made comparable across questions:
   (`search(relevance=True)`), and the best of them is the evidence — the same scale, and the
   same threshold, as the MaxSim modes. (Checked on the first 1,280 SciFact documents, 79
   queries: `hybrid+colbert+dbsf`'s evidence calibrated at 0.427 like `hybrid+colbert`'s, with
-  the same margins — `bench/results/peer.json`, README "Against stock LlamaIndex hybrid".)
+  the same margins — `bench/results/peer.json`, docs/benchmarks/peer.md.)
 - `bm25`, `hybrid`: the final score is a BM25 sum or an RRF rank score, which says nothing
   absolute about relevance; only an empty result refuses (unless `MSRAG_MIN_RERANK_SCORE` sets
   a threshold on the raw score).

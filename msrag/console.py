@@ -56,7 +56,7 @@ def caller(settings: Settings, as_user: str | None) -> User | None:
     if settings.groups_file is None:
         raise GroupsFileError(
             "--as needs a groups file to know USER's groups: set MSRAG_GROUPS_FILE "
-            "(see README 'Teams')."
+            "(see docs/guide/teams.md)."
         )
     return Identities(settings).user(as_user)
 

@@ -145,7 +145,7 @@ class Encoders:
         self.pool_factor = settings.pool_factor
         cache = str(settings.models_cache_dir) if settings.models_cache_dir else None
         # onnxruntime's CPU arena keeps the largest batch's activations for the process's life
-        # (README "Memory"); without it they are returned after every call, at some speed.
+        # (docs/benchmarks/memory.md); without it they are returned after every call, at some speed.
         arena = settings.onnx_memory_arena
         self.model_ids = {
             "dense": _model_id(settings.dense_model),

@@ -7,7 +7,7 @@ these into sentences and exit codes; any other exception is a bug and keeps its 
 
 from __future__ import annotations
 
-# One exit-code table for every command (README "Exit codes").
+# One exit-code table for every command (docs/reference/exit-codes.md).
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # the command ran, but part of it failed: a file, a check, an answer cut short
 EXIT_USAGE = 2  # bad input or configuration: fix the command line or the settings

@@ -41,7 +41,7 @@ class ModeSpec:
     """One retrieval mode: the query vectors it needs, its stage tree and its score's meaning."""
 
     name: str
-    query: str  # the universal query in words (README, --help)
+    query: str  # the universal query in words (the table in docs/reference/retrieval-modes.md)
     query_vectors: tuple[QueryVector, ...]
     score: ScoreKind
     # (stages, top_k, prefetch_limit) → the root of the one universal query

@@ -100,7 +100,7 @@ class RetrievalSettings(BaseSettings):
         ge=16,
         description="Most padded tokens per encoder batch (bounds the transformer's memory).",
     )
-    # Defaults from bench/memory.py (docs: benchmarks/memory): the arena keeps ingest at full
+    # Defaults from bench/memory.py (docs/benchmarks/memory.md): the arena keeps ingest at full
     # speed, and the token budget bounds what it holds (ingest peak 1.5 GB instead of 4.8 GB).
     onnx_memory_arena: bool = Field(
         True,
@@ -109,17 +109,19 @@ class RetrievalSettings(BaseSettings):
     )
 
     # --- collection layout options (changing one needs `msrag reindex`) --------------------
-    # Defaults chosen from bench/optimizations.py on SciFact: float16 token vectors and pool
-    # factor 3 store 17% of float32 for -0.005 nDCG@10, ~3x faster MaxSim.
+    # Defaults chosen from bench/optimizations.py on SciFact (docs/benchmarks/optimizations.md):
+    # float16 token vectors and pool factor 3 store 17% of float32 for -0.005 nDCG@10, ~3x faster
+    # MaxSim.
     colbert_datatype: Literal["float32", "float16", "uint8"] = Field(
         "float16", description="How token vectors are stored (uint8 halves them again)."
     )
     colbert_quantization: Literal["none", "int8"] = Field(
         "none", description="Scalar quantization of the token vectors."
     )
-    # On disk by default (bench/scale.py): the same search time at SciFact's size, a third less
-    # serving RSS, and RAM that no longer grows with the store (the page cache serves the
-    # candidates' token vectors). A store keeps the placement it was built with.
+    # On disk by default (bench/scale.py, docs/benchmarks/scale.md): the same search time at
+    # SciFact's size, a third less serving RSS, and RAM that no longer grows with the store (the
+    # page cache serves the candidates' token vectors). A store keeps the placement it was built
+    # with.
     colbert_on_disk: bool = Field(
         True,
         description="A new store keeps its token vectors on disk, read through the page cache "

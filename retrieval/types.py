@@ -152,7 +152,7 @@ class QueryPlan:
     with_vectors: bool = False  # return stored colbert vectors (for the alignment view)
     # Single-vector prefetches (dense, MUVERA) by brute force. False lets Qdrant choose: it
     # still scans a segment under its full-scan threshold (~6,600 384-d vectors), and past it
-    # walks the HNSW graph with `hnsw_ef` candidates (README "Scale").
+    # walks the HNSW graph with `hnsw_ef` candidates (docs/reference/retrieval-modes.md).
     dense_exact: bool = False
     hnsw_ef: int = DEFAULT_HNSW_EF
 

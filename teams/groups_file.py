@@ -74,12 +74,12 @@ def _parse(path: Path) -> list[tuple[str, tuple[str, ...]]]:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise GroupsFileError(
-            f"The groups file {path} is not valid YAML ({exc}): fix it (see README 'Teams')."
+            f"The groups file {path} is not valid YAML ({exc}): fix it (see docs/guide/teams.md)."
         ) from exc
     if not isinstance(data, dict):
         raise GroupsFileError(
             f"The groups file {path} must map users or email patterns to groups "
-            "(e.g. `bob@example.com: [hr]`); see README 'Teams'."
+            "(e.g. `bob@example.com: [hr]`); see docs/guide/teams.md."
         )
     entries = []
     for pattern, groups in data.items():

@@ -23,7 +23,7 @@ LIVE_URL = os.environ.get("QDRANT_URL") or None
 LIVE_KEY = os.environ.get("QDRANT_API_KEY") or None
 LIVE_SKIP = (
     "QDRANT_URL is not set: the run against a real Qdrant server is opt-in "
-    "(QDRANT_URL=http://host:6333 pytest -m live_qdrant; README 'Scaling out')"
+    "(QDRANT_URL=http://host:6333 pytest -m live_qdrant; docs/guide/scaling-out.md)"
 )
 
 

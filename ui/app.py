@@ -2,8 +2,8 @@
 
 This entry script sets up what both pages share (page config, styles, the store panel in the
 sidebar) and hands over to the page in the URL (`st.navigation`). Configuration comes only from
-`Settings()` (environment and `.env`). Every failure is shown as a sentence and the app stays
-usable; no traceback reaches the page.
+`RegressSettings()` (environment and `.env`, read in `ui/resources.py`). Every failure is shown
+as a sentence and the app stays usable; no traceback reaches the page.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def _engine_for(settings: RegressSettings) -> Engine:
 
 
 def open_engine() -> tuple[RegressSettings | None, Engine | None, str | None]:
-    """RegressSettings and the shared engine, or why there is none (a sentence for the page)."""
+    """The settings and the shared engine, or why there is none (a sentence for the page)."""
     try:
         settings = RegressSettings()
     except ValidationError as exc:

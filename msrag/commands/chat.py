@@ -61,7 +61,7 @@ def ask(
 
 
 def exit_code_for(answer: Answer) -> int:
-    """The exit-code table (README "Exit codes") applied to one answer."""
+    """The exit-code table (docs/reference/exit-codes.md) applied to one answer."""
     if answer.ok:
         return EXIT_OK  # answered, refused or extractive: the command did its job
     if answer.partial:

@@ -109,7 +109,7 @@ def regress_command(
 
 
 def exit_code_for(report: RunReport) -> int:
-    """The exit-code table (README "Exit codes"): 0 every check passed; 3 a live model call
+    """The exit-code table (docs/reference/exit-codes.md): 0 every check passed; 3 a live model call
     failed (the model, not the prompt, is to blame); 1 any other failing or changed check."""
     from regress.cassette import MISS_KIND
 

@@ -22,7 +22,7 @@ from retrieval.pooling import pooled_count
 from retrieval.schema import Layout
 
 _BYTES = {"float32": 4, "float16": 2, "uint8": 1}
-# From bench/scale.py (README "Scale"): past these sizes the in-RAM layouts stop fitting a
+# From bench/scale.py (docs/benchmarks/scale.md): past these sizes the in-RAM layouts stop fitting a
 # laptop's memory or the search-latency targets; uint8 or on-disk token vectors are the fix.
 IN_RAM_LIMIT = {"float32": 20_000, "float16": 60_000, "uint8": 120_000}
 # On disk, the page cache serves the candidates' token vectors: at 200k chunks float16 (14.6 GB)

