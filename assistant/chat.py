@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -90,8 +90,12 @@ class Assistant:
         llm: ChatLLM | None = None,
         prompts: PromptLibrary | None = None,
         extractive: ExtractiveAnswerer | None = None,
+        on_answer: Callable[[str, Answer], None] | None = None,
     ) -> None:
         self.settings = settings
+        # Called with the question and its finished answer, whichever way the turn ended: how the
+        # audit log (assistant/audited.py) sees every turn without the turn knowing about it.
+        self.on_answer = on_answer
         self.retriever = retriever
         self.llm: ChatLLM | None = (
             llm if llm is not None else (LLMClient(settings) if settings.llm_configured else None)
@@ -135,6 +139,7 @@ class Assistant:
         else; retrieval errors propagate; LLM faults end the turn with `answer.error` set.
         """
         started = time.perf_counter()
+        asked = question
         question = self.check_question(question)
         turns = [ChatMessage.coerce(m) for m in history]
         mode_ = mode or self.settings.mode
@@ -159,7 +164,7 @@ class Assistant:
                 )
             except LLMError as exc:
                 timings.condense_ms = _ms(t)
-                yield DoneEvent(self._fail(answer, exc, started))
+                yield self._done(asked, self._fail(answer, exc, started))
                 return
             timings.condense_ms = _ms(t)
 
@@ -193,7 +198,7 @@ class Assistant:
             timings.first_token_ms = _ms(started)
             yield TextEvent(answer.text)
             timings.total_ms = _ms(started)
-            yield DoneEvent(answer)
+            yield self._done(asked, answer)
             return
 
         # (c) pack under the token budget, (d) render the prompt
@@ -209,7 +214,7 @@ class Assistant:
             )
             answer.error_kind = "budget"
             timings.total_ms = _ms(started)
-            yield DoneEvent(answer)
+            yield self._done(asked, answer)
             return
         sources = context.sources()
         yield SourcesEvent(tuple(sources), answer.standalone_question)
@@ -230,7 +235,12 @@ class Assistant:
             yield from self._generate(answer, stream, started)
         self._finish(answer, stream, sources)
         timings.total_ms = _ms(started)
-        yield DoneEvent(answer)
+        yield self._done(asked, answer)
+
+    def _done(self, question: str, answer: Answer) -> DoneEvent:
+        if self.on_answer is not None:
+            self.on_answer(question, answer)
+        return DoneEvent(answer)
 
     def check_question(self, question: str) -> str:
         if not (question or "").strip():
