@@ -12,8 +12,10 @@ and a file from a newer version is refused (never rewritten). Nothing here ever 
 replaces a database it cannot read: faults become `HistoryError`s whose message is one sentence
 saying what is wrong and what to do, and the chat keeps answering without history.
 
-Rows carry a `user_id` (default `'local'`): a store opened for one user sees only that user's
-conversations and feedback.
+Rows carry a `user_id` (default `'local'`, the operator: the command line and the page in
+`MSRAG_AUTH=none`): a store opened for one user sees only that user's conversations and feedback.
+The page opens it with `User.key`, which is namespaced by sign-in mode (`header:bob@…`,
+`oidc:…`), so a signed-in user can never share the operator's `local`.
 
     store = ConversationStore(Path("/tmp/c.db"))
     turn = store.add_turn(None, answer, top_k=5, model_label="extractive")
@@ -296,6 +298,17 @@ class ConversationStore:
             ).fetchall()
         )
         return _conversation(rows[0]) if rows else None
+
+    def belongs_to_another(self, conversation_id: int) -> bool:
+        """Whether `conversation_id` exists but is another user's (for the audit log only: the
+        page tells the user the same as for an unknown id)."""
+        row = self._read(
+            lambda db: db.execute(
+                "SELECT 1 FROM conversations WHERE id = ? AND user_id != ?",
+                (conversation_id, self.user_id),
+            ).fetchone()
+        )
+        return row is not None
 
     def conversations(self, search: str = "", limit: int = 200) -> list[Conversation]:
         """Newest first; `search` matches titles and questions (case-insensitive substring)."""

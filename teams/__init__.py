@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         AuditUnavailableError,
         GroupsFileError,
         NotAllowedError,
+        SignInRefusedError,
         TeamError,
         UnsafeBindError,
     )
@@ -41,6 +42,7 @@ _EXPORTS = {
             "GroupsFileError",
             "AuditUnavailableError",
             "NotAllowedError",
+            "SignInRefusedError",
         ),
         "errors",
     ),
@@ -52,6 +54,7 @@ __all__ = [
     "GroupsFileError",
     "Identities",
     "NotAllowedError",
+    "SignInRefusedError",
     "TeamError",
     "UnsafeBindError",
     "User",

@@ -5,7 +5,13 @@ rules live here once: each method takes the caller (`teams.identity.User`), chec
 the change (admins only today) before anything is read or written, does it through the unchecked
 store-level API below (`retrieval.ingest.library`, `retrieval.ingest.pipeline`,
 `teams.permissions`) and writes the audit entry (`teams.audit`). A refused caller gets
-`NotAllowedError` and the library is left as it was.
+`NotAllowedError`, the library is left as it was, and the refusal is recorded (`denied`).
+
+No change is made unrecorded (fail closed): before changing anything the service checks that the
+audit log can be written (`AuditLog.require_writable`) and refuses with `AuditUnavailableError`
+when it cannot; the entry itself is written with `strict=True`, so a log that fails between the
+check and the entry surfaces as that error too (the change is then made but the caller is told
+it is not recorded).
 
     admin = Admin(store, encoders, settings, AuditLog.from_settings(settings))
     admin.grant(alice, "docs/hr/bands.md", "legal")  # -> ('hr', 'legal'); audited as 'grant'
@@ -80,11 +86,19 @@ class Admin:
         return user.admin
 
     def _check(self, user: User, doing: str) -> None:
+        """Admins only, and only with a writable audit log; a refusal is recorded as 'denied'."""
         if not self.allows(user):
+            self.audit.record(
+                user.name,
+                "denied",
+                f"{doing}: not an admin",
+                groups=user.groups,
+            )
             raise NotAllowedError(
                 f"{user.name} is not an admin, so may not {doing}: only members of the `admins` "
                 "group (MSRAG_GROUPS_FILE) may change the library."
             )
+        self.audit.require_writable()
 
     # --- adding documents ------------------------------------------------------------------
 
@@ -192,7 +206,9 @@ class Admin:
         self, user: User, action: Action, source: str, groups: Sequence[str] | None = None
     ) -> None:
         """One audit entry: who, what, which document, and its groups (None: not about them)."""
-        self.audit.record(user.name, action, source, doc_ids=[doc_id_for(source)], groups=groups)
+        self.audit.record(
+            user.name, action, source, doc_ids=[doc_id_for(source)], groups=groups, strict=True
+        )
 
     def _ingest_upload(self, path: Path, data: bytes, groups: tuple[str, ...] | None) -> FileResult:
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:

@@ -8,9 +8,18 @@ An append-only table `audit` in the conversations' database (`MSRAG_CONVERSATION
 bug or a curious admin with the app cannot rewrite history through it; only someone with the
 file itself can.
 
-Writing an entry never stops the action it records: a damaged or read-only database file (the
+The table is (re-)created whenever the file at `path` is not the one it was last made in: a
+history database moved aside or replaced while the page runs gets a new table on the next entry,
+not "no such table" until a restart.
+
+Writing a question's entry never stops the answer: a damaged or read-only database file (the
 conversations' own fault handling says so on the page) costs the entry, which is logged as a
-warning, not the user's answer. Reading the log turns such a fault into `AuditUnavailableError`.
+warning. Library changes fail closed instead: the admin service checks the log can be written
+(`require_writable`) before it changes anything and writes its entry with `strict=True`, which
+raises `AuditUnavailableError`. Reading the log turns a fault into `AuditUnavailableError` too.
+
+Refusals are recorded as well: action `denied` (an admin action by a non-admin, another user's
+conversation link, a refused sign-in; the detail says what and why).
 
     log = AuditLog.from_settings(settings)
     log.record("bob@example.com", "ask", "Holidays?", doc_ids=["d1"])
@@ -27,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from teams.errors import AuditUnavailableError
 from teams.settings import TeamSettings
@@ -37,6 +46,7 @@ log = logging.getLogger("msrag.audit")
 Action = Literal[
     "ask", "search", "upload", "delete", "reingest", "grant", "revoke", "sign-in", "denied"
 ]
+ACTIONS: tuple[str, ...] = get_args(Action)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,7 +82,9 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._ready = False
+        # The file (device, inode) the table was last made in: another file at `path` (the
+        # database moved aside, replaced or deleted) gets the table again.
+        self._ready: tuple[int, int] | None = None
 
     @classmethod
     def from_settings(cls, settings: TeamSettings) -> AuditLog:
@@ -83,10 +95,32 @@ class AuditLog:
         # created on first use, so opening the log never fails.
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=10)
-        if not self._ready:
-            db.executescript(_SCHEMA)
-            self._ready = True
+        try:
+            if self._ready is None or _identity(self.path) != self._ready:
+                self._ensure(db)
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _ensure(self, db: sqlite3.Connection) -> None:
+        db.executescript(_SCHEMA)
+        self._ready = _identity(self.path)
+
+    def require_writable(self) -> None:
+        """Raise `AuditUnavailableError` unless an entry can be written now (the table exists
+        or is made, the file takes a write lock). Nothing is written."""
+        try:
+            with self._lock:
+                db = self._connect()
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("SELECT count(*) FROM audit WHERE id < 0").fetchone()
+                    db.execute("ROLLBACK")
+                finally:
+                    db.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise AuditUnavailableError(self._unwritable(exc)) from exc
 
     def record(
         self,
@@ -96,7 +130,10 @@ class AuditLog:
         *,
         doc_ids: Sequence[str] = (),
         groups: Sequence[str] | None = None,
+        strict: bool = False,
     ) -> None:
+        """Append one entry. A fault is logged as a warning, or with `strict` raised as
+        `AuditUnavailableError` (the admin service: no unrecorded change)."""
         row = (
             datetime.now(UTC).isoformat(timespec="milliseconds"),
             user,
@@ -105,28 +142,52 @@ class AuditLog:
             json.dumps(list(dict.fromkeys(doc_ids))),
             json.dumps(["*"] if groups is None else list(groups)),  # * = unrestricted
         )
+        insert = (
+            "INSERT INTO audit (at, user, action, detail, doc_ids, groups) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        )
         try:
             with self._lock:
                 db = self._connect()
                 try:
-                    with db:
-                        db.execute(
-                            "INSERT INTO audit (at, user, action, detail, doc_ids, groups) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            row,
-                        )
+                    try:
+                        with db:
+                            db.execute(insert, row)
+                    except sqlite3.OperationalError as exc:
+                        if "no such table" not in str(exc):
+                            raise
+                        self._ensure(db)  # the table went away under the same file: again
+                        with db:
+                            db.execute(insert, row)
                 finally:
                     db.close()
         except (sqlite3.Error, OSError) as exc:
+            if strict:
+                raise AuditUnavailableError(self._unwritable(exc)) from exc
             log.warning("audit entry not written to %s (%s): %s %s", self.path, exc, user, action)
 
-    def entries(self, *, user: str | None = None, limit: int = 200) -> list[AuditEntry]:
-        """Newest first; only `user`'s when given."""
+    def _unwritable(self, exc: BaseException) -> str:
+        return (
+            f"The audit log in {self.path} cannot be written ({exc}), and a change to the "
+            "library is never made unrecorded: fix the file (it is the conversations' database, "
+            "MSRAG_CONVERSATIONS_DB) and try again."
+        )
+
+    def entries(
+        self, *, user: str | None = None, action: str | None = None, limit: int = 200
+    ) -> list[AuditEntry]:
+        """Newest first; only `user`'s and only `action` entries when given."""
         query = "SELECT id, at, user, action, detail, doc_ids, groups FROM audit"
+        where: list[str] = []
         args: tuple[object, ...] = ()
         if user is not None:
-            query += " WHERE user = ?"
-            args = (user,)
+            where.append("user = ?")
+            args += (user,)
+        if action is not None:
+            where.append("action = ?")
+            args += (action,)
+        if where:
+            query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id DESC LIMIT ?"
         try:
             db = self._connect()
@@ -151,3 +212,11 @@ class AuditLog:
             )
             for r in rows
         ]
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from retrieval.errors import MsragError
 
 
@@ -23,3 +25,19 @@ class AuditUnavailableError(TeamError):
 
 class NotAllowedError(TeamError):
     """The caller may not make this change to the library (not an admin; `teams/admin.py`)."""
+
+
+class SignInRefusedError(TeamError):
+    """A sign-in the page refuses: no identity, a repeated identity header, a reserved or
+    malformed name. The message is the reason (for the audit log); `claimed` the name sent."""
+
+    def __init__(
+        self,
+        reason: str,
+        claimed: str = "",
+        kind: Literal["missing", "repeated", "invalid", "reserved"] = "invalid",
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.claimed = claimed
+        self.kind = kind

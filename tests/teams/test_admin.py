@@ -16,7 +16,7 @@ from retrieval.errors import UnknownDocumentError
 from retrieval.ingest.library import DocumentInfo, chunks_of, documents
 from retrieval.ingest.loaders import doc_id_for
 from retrieval.stores import Store, open_store
-from teams import Admin, AuditLog, NotAllowedError, User
+from teams import Admin, AuditLog, AuditUnavailableError, NotAllowedError, User
 from teams.admin import upload_dir
 from tests.conftest import DEMO_DOCS
 
@@ -73,8 +73,12 @@ class TestRights:
         with pytest.raises(NotAllowedError, match=r"^bob@example\.com is not an admin, so may not"):
             ACTIONS[action](admin, BOB)
         assert _state(admin.store) == before
-        assert admin.audit.entries() == []
         assert not upload_dir(admin.settings).exists()  # not even a file saved
+        # the refusal itself is recorded: who, what they tried, why, their groups
+        [entry] = admin.audit.entries()
+        assert (entry.user, entry.action, entry.groups) == (BOB.name, "denied", ("hr",))
+        assert entry.detail.endswith(": not an admin") and entry.at
+        assert admin.audit.entries(action="denied") == [entry]
 
     def test_the_refusal_is_one_sentence_naming_the_fix(self, admin: Admin) -> None:
         with pytest.raises(NotAllowedError) as refused:
@@ -175,3 +179,29 @@ class TestAudit:
         assert len(admin.audit.entries()) == 2  # nothing for the unchanged file
         assert (entries["upload"].detail, entries["upload"].user) == (PLANTS, ALICE.name)
         assert entries["delete"].detail == "docs/green_tea.html"
+
+
+class TestFailClosed:
+    """A change that cannot be audited is not made: the service refuses it with a sentence."""
+
+    @pytest.mark.parametrize("action", list(ACTIONS))
+    def test_an_unwritable_audit_log_refuses_every_change(
+        self, admin: Admin, action: str, tmp_path: Path
+    ) -> None:
+        (Path("docs") / "office_plants.txt").write_text("Cacti like sun and little water.")
+        before = _state(admin.store)
+        blocked = tmp_path / "not-a-database"
+        blocked.mkdir()  # a folder where the file should be: SQLite cannot open it (even as root)
+        admin.audit = AuditLog(blocked)
+        with pytest.raises(AuditUnavailableError, match="never made unrecorded"):
+            ACTIONS[action](admin, ALICE)
+        assert _state(admin.store) == before
+        assert not upload_dir(admin.settings).exists()
+
+    def test_a_moved_database_gets_the_entry_in_the_new_file(
+        self, admin: Admin, tmp_path: Path
+    ) -> None:
+        admin.grant(ALICE, PLANTS, "hr")
+        admin.audit.path.rename(tmp_path / "moved-aside.db")
+        assert admin.revoke(ALICE, PLANTS, "hr") == ()
+        assert [e.action for e in admin.audit.entries()] == ["revoke"]
