@@ -9,6 +9,7 @@ answers and says, in one sentence, why the conversation is not saved.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -28,6 +29,7 @@ from assistant.types import (
 )
 from regress.settings import RegressSettings
 from retrieval.errors import MsragError
+from teams.audit import AuditLog
 from teams.identity import User
 from ui import components, feedback, markup, resources, signin
 from ui.engine import Engine
@@ -86,8 +88,14 @@ def show_conversation(history: ConversationStore | None, conversation_id: int | 
         st.query_params.pop("c", None)
 
 
-def follow_link(history: ConversationStore | None, history_problem: str | None) -> None:
-    """Open the conversation named by `?c=` if it is not the open one; a bad id is a note."""
+def follow_link(
+    history: ConversationStore | None,
+    history_problem: str | None,
+    denied: Callable[[str], None] | None = None,
+) -> None:
+    """Open the conversation named by `?c=` if it is not the open one; a bad id is a note.
+    Another user's conversation reads as an unknown one, and is reported to `denied` (the
+    audit log)."""
     wanted = st.query_params.get("c")
     ss = st.session_state
     if wanted is None or wanted == str(ss["conversation_id"]):
@@ -112,11 +120,25 @@ def follow_link(history: ConversationStore | None, history_problem: str | None) 
         ss["history_note"] = str(exc)
         show_conversation(None, None)
         return
+    if denied is not None:
+        try:
+            if history.belongs_to_another(int(wanted)):
+                denied(f"conversation {int(wanted)} (?c= link): another user's conversation")
+        except HistoryError:
+            pass  # the note below is what the user gets either way
     ss["history_note"] = (
         f"There is no conversation {int(wanted)} in this history (deleted, or saved on another "
         "machine): a new conversation was started."
     )
     show_conversation(history, None)
+
+
+def _denied_recorder(settings: RegressSettings | None, user: User) -> Callable[[str], None] | None:
+    """Writes a refusal of `user` to the audit log (none without settings: no known file)."""
+    if settings is None:
+        return None
+    audit = AuditLog.from_settings(settings)
+    return lambda detail: audit.record(user.name, "denied", detail, groups=user.groups)
 
 
 def _history_messages() -> list[ChatMessage]:
@@ -417,9 +439,10 @@ def chat_page() -> None:
     configured, engine, problem = resources.open_engine()
     # no history when the configuration itself is invalid: its path would be a guess
     user = signin.session_user()
-    history, history_problem = resources.open_history(configured, user.name)
+    # namespaced by sign-in mode: a signed-in `local` is not the operator (`User.key`)
+    history, history_problem = resources.open_history(configured, user.key)
     settings = configured or RegressSettings.model_construct()
-    follow_link(history, history_problem)
+    follow_link(history, history_problem, _denied_recorder(configured, user))
 
     with st.sidebar:
         mode, top_k = components.retrieval_controls(settings.mode, settings.top_k)

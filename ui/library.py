@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from retrieval.errors import MsragError
+from teams.audit import ACTIONS
 from teams.identity import User
 from ui import markup
 from ui.engine import Engine
@@ -61,12 +62,20 @@ def _admin_controls(engine: Engine, user: User, sources: list[str]) -> None:
 
 
 def audit_panel(engine: Engine, user: User) -> None:
-    """Admins: the newest audit entries (who asked what, what came back, library changes)."""
+    """Admins: the newest audit entries (who asked what, what came back, library changes,
+    refusals), filtered by action."""
     if not user.admin:
         return
     with st.expander("Audit log", icon=":material/policy:"):
+        shown = st.selectbox(
+            "Action",
+            ("all", *ACTIONS),
+            key="audit-action",
+            help="denied: a refused admin action, conversation link or sign-in; sign-in: a "
+            "user's first page in a browser session.",
+        )
         try:
-            entries = engine.audit.entries(limit=100)
+            entries = engine.audit.entries(action=None if shown == "all" else shown, limit=100)
         except MsragError as exc:
             st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
             return
@@ -84,4 +93,4 @@ def audit_panel(engine: Engine, user: User) -> None:
         if rows:
             st.table(rows)  # plain HTML: readable, copyable, and searchable with Ctrl-F
         else:
-            st.caption("Nothing recorded yet.")
+            st.caption("Nothing recorded yet." if shown == "all" else f"No {shown} entries.")
