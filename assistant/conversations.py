@@ -196,6 +196,24 @@ class ConversationStore:
             self._db.close()
             raise self._translate(exc, "opened") from exc
         self._identity = _identity(self.path)
+        self._adopt_legacy_rows()
+
+    def _adopt_legacy_rows(self) -> None:
+        """Give a signed-in user (`header:bob@…`) the rows saved under their bare name before
+        owners were namespaced by sign-in mode. Only header and oidc users were ever saved bare
+        (the operator is `local`), so the bare name can only be theirs. Best effort: a read-only
+        file keeps its rows where they are."""
+        realm, sep, name = self.user_id.partition(":")
+        if not sep or not name or name == LOCAL_USER:
+            return
+        try:
+            with self._lock:
+                for table in ("conversations", "feedback"):
+                    self._db.execute(
+                        f"UPDATE {table} SET user_id = ? WHERE user_id = ?", (self.user_id, name)
+                    )
+        except sqlite3.Error:
+            pass
 
     def is_current(self) -> bool:
         """False when the file was deleted or replaced since it was opened (writes would go to

@@ -70,6 +70,24 @@ class TestNamespaces:
             assert not operator.belongs_to_another(saved.conversation_id)
 
 
+    def test_conversations_saved_under_a_bare_name_move_to_the_namespaced_key(
+        self, tmp_path: Path
+    ) -> None:
+        db = tmp_path / "conversations.db"
+        # how header mode saved them before owners were namespaced; and the operator's own
+        with ConversationStore(db, user_id="bob@example.com") as before:
+            bobs = before.add_turn(None, _answer("Bob's question?"), top_k=5, model_label="x")
+        with ConversationStore(db) as operator:
+            mine = operator.add_turn(None, _answer("Operator's?"), top_k=5, model_label="x")
+        bob = _ids(tmp_path).from_headers({HEADER: "bob@example.com"})
+        assert bob is not None
+        with ConversationStore(db, user_id=bob.key) as after:
+            assert [c.id for c in after.conversations()] == [bobs.conversation_id]
+        with ConversationStore(db, user_id="bob@example.com") as bare:  # nobody signs in bare
+            assert bare.conversations() == []
+        with ConversationStore(db) as operator:
+            assert [c.id for c in operator.conversations()] == [mine.conversation_id]
+
 class TestRepeatedHeader:
     def test_a_repeated_header_is_refused_not_read_as_its_first_value(self, tmp_path: Path) -> None:
         ids = _ids(tmp_path)
