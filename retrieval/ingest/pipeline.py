@@ -193,6 +193,10 @@ def ingest(
                 doc,
                 len(data),
             )
+            over = over_file_limits(doc, len(chunks), settings)
+            if over:
+                result.reason = over
+                continue
         except LoadError as exc:
             result.reason = exc.reason
             continue
@@ -245,6 +249,22 @@ def ingest(
     report.files.sort(key=lambda r: r.path)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def over_file_limits(doc: Document, chunks: int, settings: IngestSettings) -> str | None:
+    """Why a file costs more than one file may (checked before encoding), or None."""
+    pages = max((s.page for s in doc.sections if s.page is not None), default=0)
+    if pages > settings.max_file_pages:
+        return (
+            f"{pages} pages, over the limit of {settings.max_file_pages} pages per file: split it, "
+            "or raise MSRAG_MAX_FILE_PAGES"
+        )
+    if chunks > settings.max_file_chunks:
+        return (
+            f"{chunks} chunks, over the limit of {settings.max_file_chunks} chunks per file: "
+            "split it, or raise MSRAG_MAX_FILE_CHUNKS"
+        )
+    return None
 
 
 def with_document_facts(chunks: list[Chunk], doc: Document, size_bytes: int) -> list[Chunk]:

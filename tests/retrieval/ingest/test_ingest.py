@@ -243,6 +243,34 @@ class TestBadFiles:
         assert stored == set(good)
         assert "7 failed" in report.summary() and "1 skipped" in report.summary()
 
+    def test_a_file_over_the_page_or_chunk_limit_is_refused_before_encoding(
+        self, docs: Path, settings: Settings, store: Store, encoders: Encoders
+    ) -> None:
+        big = docs / "big"
+        big.mkdir()
+        (big / "many_pages.pdf").write_bytes(
+            _make_pdf_bytes([f"Page {i} of the harbour ledger." for i in range(1, 31)])
+        )
+        (big / "long.txt").write_text(
+            "\n\n".join(f"Paragraph {i} of a long log about tides and ships." for i in range(400))
+        )
+        limited = settings.model_copy(update={"max_file_pages": 20, "max_file_chunks": 5})
+        report = ingest([docs], limited, store, encoders, progress=False)
+
+        by_path = {r.path: (r.status, r.reason) for r in report.files}
+        status, reason = by_path["docs/big/many_pages.pdf"]
+        assert status == "failed" and reason is not None
+        assert reason.startswith("30 pages, over the limit of 20 pages per file")
+        assert "MSRAG_MAX_FILE_PAGES" in reason
+        status, reason = by_path["docs/big/long.txt"]
+        assert status == "failed" and reason is not None
+        assert "over the limit of 5 chunks per file" in reason
+        assert "MSRAG_MAX_FILE_CHUNKS" in reason
+        assert not report.ok and len(report.failed) == 2
+        stored = {p["source"] for p in snapshot(store).values()}
+        assert not any(s.startswith("docs/big/") for s in stored)
+        assert {by_path[s][0] for s in stored} == {"ingested"} and len(stored) == 8
+
     def test_owner_password_only_pdf_is_ingested_and_found(
         self, tmp_path: Path, settings: Settings, store: Store, encoders: Encoders
     ) -> None:
