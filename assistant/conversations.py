@@ -98,6 +98,15 @@ _MIGRATIONS: tuple[str, ...] = (
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
+@dataclass(frozen=True)
+class RatedTurn:
+    """A rated turn of any user: whose it is (their key), the turn, the turns before it."""
+
+    user_id: str
+    turn: Turn
+    earlier: list[Turn]
+
+
 class HistoryError(AssistantError):
     """The conversation history cannot be read or written; the message says why and what to do.
 
@@ -483,6 +492,36 @@ class ConversationStore:
         sql += " ORDER BY f.updated_at, t.id"
         rows = self._read(lambda db: db.execute(sql, args).fetchall())
         return [_turn(r) for r in rows]
+
+    def rated_by_everyone(
+        self, rating: Rating, since: datetime | None = None, *, user: str | None = None
+    ) -> list[RatedTurn]:
+        """Every user's turns given `rating` (at or after `since`), oldest first, each with who
+        owns it and the turns before it: for the operator (`msrag regress --from-feedback`),
+        whatever user this store was opened for. Read-only. `user` keeps one user's: their key
+        (`header:alice@x`) or bare name (`alice@x`, in any sign-in mode)."""
+        sql = _TURN_SELECT.replace("SELECT ", "SELECT c.user_id AS owner, ", 1)
+        sql += " WHERE f.rating = ?"
+        args: list[Any] = [rating]
+        if since is not None:
+            sql += " AND f.updated_at >= ?"
+            args.append(_iso(since))
+        if user is not None:
+            sql += " AND (c.user_id = ? OR c.user_id LIKE ? ESCAPE '\\')"
+            args += [user, "%:" + _like_escape(user)]
+        sql += " ORDER BY f.updated_at, t.id"
+
+        def read(db: sqlite3.Connection) -> list[RatedTurn]:
+            found = []
+            for row in db.execute(sql, args).fetchall():
+                earlier = db.execute(
+                    _TURN_SELECT + " WHERE c.id = ? AND t.position < ? ORDER BY t.position",
+                    (row["conversation_id"], row["position"]),
+                ).fetchall()
+                found.append(RatedTurn(row["owner"], _turn(row), [_turn(r) for r in earlier]))
+            return found
+
+        return self._read(read)
 
     # --- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

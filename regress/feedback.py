@@ -69,11 +69,13 @@ def case_from_turn(
     *,
     must_contain: Sequence[str] = (),
     review: bool = False,
+    user: str | None = None,
 ) -> NewCase:
     """A case for `turn`, with `earlier` (the turns before it in its conversation) as history.
 
     With `review` the answer is not trusted (a 👎): no `must_cite`, no phrases, and the user's
-    comment is carried above the case.
+    comment is carried above the case. `user` (who gave the feedback, their key) is named in a
+    `from user …` comment line above the case.
     """
     answer = turn.answer
     history: list[dict[str, str]] = []
@@ -93,6 +95,8 @@ def case_from_turn(
         f"from conversation {turn.conversation_id}, turn {turn.position} "
         f"({turn.created_at[:16].replace('T', ' ')} UTC, {_clean(turn.model_label)})"
     ]
+    if user:
+        comments.insert(0, f"from user: {_clean(user)}")
     if review:
         feedback = turn.feedback
         comments.insert(0, "REVIEW: the user gave this answer 👎")

@@ -66,6 +66,14 @@ def regress_command(
         str | None,
         typer.Option(help="With --from-feedback: only feedback given on or after this date."),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="With --from-feedback: only this user's 👎 (their key, e.g. header:alice@x, or "
+            "bare name); without it, every user's.",
+        ),
+    ] = None,
 ) -> None:
     """Run a prompt regression suite: prompt, retrieval and answer checks for every case.
 
@@ -82,10 +90,13 @@ def regress_command(
     from regress.report import print_report, write_junit
     from regress.runner import RegressionRunner
 
+    if user is not None and not from_feedback:
+        err.print("[red]Error:[/red] --user goes with --from-feedback.")
+        raise typer.Exit(EXIT_USAGE)
     settings = load_settings()
     if from_feedback:
         with user_errors():
-            _from_feedback(cases or settings.regress_cases, settings, since)
+            _from_feedback(cases or settings.regress_cases, settings, since, user)
         return
     if cases is None:
         err.print("[red]Error:[/red] give the case file: msrag regress CASES.yaml")
@@ -125,25 +136,25 @@ def exit_code_for(report: RunReport) -> int:
     return EXIT_UPSTREAM if upstream else EXIT_PARTIAL
 
 
-def _from_feedback(path: Path, settings: Settings, since: str | None) -> None:
-    """Every 👎 turn (since `since`) appended to `path` as a case for review."""
+def _from_feedback(path: Path, settings: Settings, since: str | None, user: str | None) -> None:
+    """Every user's 👎 turns (since `since`; only `user`'s if given) appended to `path` as cases
+    for review, each naming who gave it. The CLI is the operator's, an admin: every user's
+    feedback is theirs to read (read-only)."""
     from assistant.conversations import ConversationStore
     from msrag.console import err, out
     from regress.feedback import append_cases, case_from_turn, parse_since
 
     moment = parse_since(since) if since else None
     with ConversationStore(settings.conversations_path) as store:
-        down = store.rated("down", since=moment)
-        cases = []
-        for turn in down:
-            earlier = [t for t in store.turns(turn.conversation_id) if t.position < turn.position]
-            cases.append(case_from_turn(turn, earlier, review=True))
+        down = store.rated_by_everyone("down", since=moment, user=user)
+    cases = [case_from_turn(r.turn, r.earlier, review=True, user=r.user_id) for r in down]
     written = append_cases(path, cases) if cases else []
     skipped = len(cases) - len(written)
     out.print(
         f"Wrote {len(written)} case{'s' if len(written) != 1 else ''} for review to {path}"
         + (f" ({skipped} already there)" if skipped else "")
-        + (f" from 👎 answers since {since}." if since else " from 👎 answers.")
+        + (f" from {user}'s" if user else " from every user's")
+        + (f" 👎 answers since {since}." if since else " 👎 answers.")
     )
     if written:
         err.print(

@@ -189,3 +189,51 @@ class TestFromFeedback:
 
         bad_date = runner.invoke(app, ["regress", "--from-feedback", "--since", "last week"])
         assert bad_date.exit_code == 2 and "is not a date" in bad_date.output
+
+    def test_every_users_thumbs_down_each_naming_its_user_or_one_users(
+        self, tmp_path: Path, monkeypatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("MSRAG_DATA_DIR", str(tmp_path / ".msrag"))
+        db = tmp_path / ".msrag" / "conversations.db"
+        users = ["local", "header:alice@x", "oidc:bob@y"]
+        for user in users:
+            with ConversationStore(db, user_id=user) as store:
+                first = store.add_turn(
+                    None, sample_answer(f"Before {user}?"), top_k=5, model_label="m"
+                )
+                bad = store.add_turn(
+                    first.conversation_id,
+                    sample_answer(f"Bad for {user}?"),
+                    top_k=5,
+                    model_label="m",
+                )
+                store.set_feedback(bad.id, "down", f"Wrong, says {user}.")
+                store.set_feedback(first.id, "up")
+
+        done = runner.invoke(app, ["regress", "--from-feedback"])
+        assert done.exit_code == 0 and "Wrote 3 cases for review" in done.output, done.output
+        path = Path("msrag-cases.yaml")
+        suite = load_suite(path)  # the case file stays valid
+        assert sorted(c.question for c in suite.cases) == sorted(f"Bad for {u}?" for u in users)
+        assert all(len(c.history) == 2 for c in suite.cases)
+        blocks = path.read_text().split("\n\n")[1:]
+        for user in users:
+            (block,) = [b for b in blocks if f"question: Bad for {user}?" in b]
+            assert f"# from user: {user}\n" in block and f"# comment: Wrong, says {user}." in block
+
+        path.unlink()
+        done = runner.invoke(app, ["regress", "--from-feedback", "--user", "header:alice@x"])
+        assert done.exit_code == 0 and "Wrote 1 case for review" in done.output, done.output
+        text = path.read_text()
+        assert [c.question for c in load_suite(path).cases] == ["Bad for header:alice@x?"]
+        assert "# from user: header:alice@x" in text
+
+        path.unlink()
+        done = runner.invoke(app, ["regress", "--from-feedback", "--user", "bob@y"])
+        assert [c.question for c in load_suite(path).cases] == ["Bad for oidc:bob@y?"]
+        with ConversationStore(db) as store:  # exporting wrote nothing: local still sees its own
+            assert [t.question for t in store.rated("down")] == ["Bad for local?"]
+
+        done = runner.invoke(app, ["regress", "--user", "bob@y"])
+        assert done.exit_code == 2 and "--user goes with --from-feedback" in done.output
