@@ -35,9 +35,9 @@ from retrieval.ingest.loaders import SUPPORTED_SUFFIXES, doc_id_for
 from retrieval.ingest.pipeline import DocumentEncoder, FileResult, IngestReport, ingest
 from retrieval.stores.base import Store
 from teams.audit import Action, AuditLog
-from teams.errors import NotAllowedError
+from teams.errors import LastGroupError, NotAllowedError, TeamError
 from teams.identity import User
-from teams.permissions import change_groups
+from teams.permissions import change_groups, document_groups
 from teams.settings import TeamSettings
 
 # What an upload may be (the loaders' types, without the dot).
@@ -108,25 +108,28 @@ class Admin:
         files: Sequence[tuple[str, bytes]],
         *,
         groups: Groups | None = None,
+        public: bool = False,
         progress: Progress | None = None,
     ) -> list[FileResult]:
         """Save each (name, content) under `<data_dir>/uploads/` and ingest it, file by file;
         one result per file (a bad file never stops the others). Audited: 'upload' per file
-        ingested.
+        ingested, and per re-uploaded unchanged file whose groups changed (the entry carries the
+        groups the file has now).
 
-        `groups`: who may see the files (None: what the store records for a re-upload, else
-        everyone — as `msrag ingest` without `--groups`). A bad group name raises before any
-        file is saved."""
+        `groups`: who may see the files. None or empty means *no groups given*: a re-upload
+        (changed or not) keeps the groups the store records, a new file is for everyone — as
+        `msrag ingest` without `--groups`. Only `public=True` makes a restricted file public
+        (with no `groups`). A bad group name raises before any file is saved."""
         self._check(user, "upload files")
-        wanted = None if groups is None else group_names(groups)
+        wanted = _wanted(groups, public)
         folder = upload_dir(self.settings)
         results: list[FileResult] = []
         for done, (name, data) in enumerate(files):
             clean = safe_name(name)
             if progress is not None:
                 progress(done, len(files), clean)
-            result = self._ingest_upload(folder / clean, data, wanted)
-            if result.status == "ingested":
+            result = self._ingest_upload(folder / clean, data, wanted, public)
+            if result.status == "ingested" or result.regrouped:
                 self._record(user, "upload", result.path, result.groups)
             results.append(result)
         if progress is not None:
@@ -139,14 +142,16 @@ class Admin:
         paths: Iterable[Path | str],
         *,
         groups: Groups | None = None,
+        public: bool = False,
         prune: bool = False,
         progress: bool = True,
     ) -> IngestReport:
         """Ingest files and folders already on disk, as `msrag ingest` does
-        (`retrieval.ingest.pipeline.ingest`). Audited: 'upload' per file ingested, 'delete' per
-        file pruned."""
+        (`retrieval.ingest.pipeline.ingest`; `groups`/`public` as for `upload`). Audited:
+        'upload' per file ingested and per unchanged file whose groups changed (the entry
+        carries its groups now), 'delete' per file pruned."""
         self._check(user, "ingest files")
-        wanted = None if groups is None else group_names(groups)
+        wanted = _wanted(groups, public)
         report = ingest(
             paths,
             self.settings,
@@ -155,9 +160,10 @@ class Admin:
             prune=prune,
             progress=progress,
             groups=wanted,
+            public=public,
         )
         for result in report.files:
-            if result.status == "ingested":
+            if result.status == "ingested" or result.regrouped:
                 self._record(user, "upload", result.path, result.groups)
             elif result.status == "pruned":
                 self._record(user, "delete", result.path, result.groups)
@@ -186,19 +192,30 @@ class Admin:
         """Let `groups` see `source` too; returns its groups now. Audited: 'grant'."""
         return self._change_groups(user, source, groups, grant=True)
 
-    def revoke(self, user: User, source: str, groups: Groups) -> tuple[str, ...]:
+    def revoke(
+        self, user: User, source: str, groups: Groups, *, public: bool = False
+    ) -> tuple[str, ...]:
         """Stop `groups` from seeing `source`; returns its groups now (none: everyone).
-        Audited: 'revoke'."""
-        return self._change_groups(user, source, groups, grant=False)
+        Revoking its last group makes it public, so that needs `public=True`
+        (`LastGroupError` otherwise, nothing changed). Audited: 'revoke'."""
+        return self._change_groups(user, source, groups, grant=False, public=public)
 
     # --- helpers ---------------------------------------------------------------------------
 
     def _change_groups(
-        self, user: User, source: str, groups: Groups, *, grant: bool
+        self, user: User, source: str, groups: Groups, *, grant: bool, public: bool = False
     ) -> tuple[str, ...]:
         action: Action = "grant" if grant else "revoke"
         self._check(user, f"{action} groups on {source}")
-        now = change_groups(self.store, source, group_names(groups), grant=grant)
+        names = group_names(groups)
+        if not grant and not public:
+            current = document_groups(self.store, source)
+            if current and not set(current) - set(names):
+                raise LastGroupError(
+                    f"Revoking {', '.join(current)} leaves {source} with no group, which makes "
+                    "it public: confirm with --public (the UI asks first)."
+                )
+        now = change_groups(self.store, source, names, grant=grant)
         self._record(user, action, source, now)
         return now
 
@@ -210,7 +227,9 @@ class Admin:
             user.name, action, source, doc_ids=[doc_id_for(source)], groups=groups, strict=True
         )
 
-    def _ingest_upload(self, path: Path, data: bytes, groups: tuple[str, ...] | None) -> FileResult:
+    def _ingest_upload(
+        self, path: Path, data: bytes, groups: tuple[str, ...] | None, public: bool
+    ) -> FileResult:
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             kinds = ", ".join(UPLOAD_TYPES)
             return FileResult(path.name, "skipped", reason=f"not a supported file type ({kinds})")
@@ -222,7 +241,13 @@ class Admin:
             return FileResult(path.name, "failed", reason=reason)
         try:
             report = ingest(
-                [path], self.settings, self.store, self.encoders, progress=False, groups=groups
+                [path],
+                self.settings,
+                self.store,
+                self.encoders,
+                progress=False,
+                groups=groups,
+                public=public,
             )
         except RetrievalError as exc:  # the store went away mid-run: say so for this file
             return FileResult(path.name, "failed", reason=str(exc))
@@ -233,3 +258,11 @@ class Admin:
         if result.status in ("skipped", "failed"):
             path.unlink(missing_ok=True)
         return result
+
+
+def _wanted(groups: Groups | None, public: bool) -> tuple[str, ...] | None:
+    """The groups asked for (None: none given — empty counts as none); `public` excludes them."""
+    wanted = None if groups is None else group_names(groups)
+    if public and wanted:
+        raise TeamError("Give groups or public, not both: public means everyone.")
+    return wanted or None

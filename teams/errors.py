@@ -27,6 +27,10 @@ class NotAllowedError(TeamError):
     """The caller may not make this change to the library (not an admin; `teams/admin.py`)."""
 
 
+class LastGroupError(TeamError):
+    """Revoking a document's last group would make it public without `--public` saying so."""
+
+
 class SignInRefusedError(TeamError):
     """A sign-in the page refuses: no identity, a repeated identity header, a reserved or
     malformed name. The message is the reason (for the audit log); `claimed` the name sent."""

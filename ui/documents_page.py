@@ -21,6 +21,7 @@ from retrieval.ingest.library import (
     human_size,
     sort_documents,
 )
+from teams.errors import LastGroupError
 from teams.identity import User
 from ui import components, library, markup, resources, signin
 from ui.engine import Engine
@@ -73,6 +74,33 @@ def _delete(engine: Engine, info: DocumentInfo, user: User) -> None:
     ss["doc-open"] = None
 
 
+def _confirm_public(engine: Engine, info: DocumentInfo, user: User) -> None:
+    """Revoking a document's last group makes it public: only after the admin confirms."""
+    ss = st.session_state
+    pending = ss.get("doc_confirm_public")
+    if not pending or pending[0] != info.source:
+        return
+    st.warning(
+        markup.escape_markdown(
+            f"Revoking {', '.join(info.groups)} leaves {info.source} with no group: everyone "
+            "will be able to read it."
+        ),
+        icon=":material/warning:",
+    )
+    yes, no = st.columns(2)
+    if yes.button("Revoke and make public", key="doc-revoke-public", type="primary"):
+        try:
+            now = engine.admin.revoke(user, info.source, pending[1], public=True)  # audited
+            ss["doc_message"] = f"{info.source}: for {', '.join(now) or 'everyone'}"
+        except MsragError as exc:
+            ss["doc_message"] = str(exc)
+        ss["doc_confirm_public"] = None
+        st.rerun()
+    if no.button("Cancel", key="doc-revoke-cancel"):
+        ss["doc_confirm_public"] = None
+        st.rerun()
+
+
 def document_view(engine: Engine, info: DocumentInfo, user: User) -> None:
     """One document: its facts, its chunks in order; for admins re-ingest, delete (asks
     first) and who may see it."""
@@ -115,9 +143,12 @@ def _admin_actions(engine: Engine, info: DocumentInfo, user: User) -> None:
                 change = engine.admin.grant if is_grant else engine.admin.revoke
                 now = change(user, info.source, groups)
                 ss["doc_message"] = f"{info.source}: for {', '.join(now) or 'everyone'}"
+            except LastGroupError:  # it would become public: ask first
+                ss["doc_confirm_public"] = (info.source, groups)
             except MsragError as exc:
                 ss["doc_message"] = str(exc)
             st.rerun()
+    _confirm_public(engine, info, user)
     left, right = st.columns(2)
     if left.button("Re-ingest", icon=":material/sync:", key="doc-reingest"):
         try:
@@ -166,7 +197,10 @@ def upload_section(engine: Engine, user: User) -> None:
         key=f"upload-{st.session_state['upload_round']}",
     )
     groups = st.text_input(
-        "Only for groups (comma-separated; empty = everyone)", key="upload-groups"
+        "Only for groups (comma-separated)",
+        key="upload-groups",
+        help="Empty: a re-uploaded file keeps the groups it has; a new file is for everyone. "
+        "To make a restricted document public, revoke its groups below.",
     )
     if st.button("Add to the store", disabled=not files):
         st.session_state["pending_uploads"] = [(f.name, f.getvalue()) for f in files or []]

@@ -12,6 +12,7 @@ import streamlit as st
 
 from retrieval.errors import MsragError
 from teams.audit import ACTIONS
+from teams.errors import LastGroupError
 from teams.identity import User
 from ui import markup
 from ui.engine import Engine
@@ -47,8 +48,11 @@ def _admin_controls(engine: Engine, user: User, sources: list[str]) -> None:
             st.session_state["library-note"] = f"{source}: {', '.join(now) or 'everyone'}"
             st.rerun()
         if col2.button("Revoke", key="library-revoke", disabled=not groups):
-            now = engine.admin.revoke(user, source, groups)
-            st.session_state["library-note"] = f"{source}: {', '.join(now) or 'everyone'}"
+            try:
+                now = engine.admin.revoke(user, source, groups)
+                st.session_state["library-note"] = f"{source}: {', '.join(now) or 'everyone'}"
+            except LastGroupError:  # it would become public: ask first (below)
+                st.session_state["library-confirm-public"] = (source, groups)
             st.rerun()
         if col3.button("Delete", key="library-delete", type="secondary"):
             engine.admin.delete(user, source)
@@ -56,9 +60,34 @@ def _admin_controls(engine: Engine, user: User, sources: list[str]) -> None:
             st.rerun()
     except MsragError as exc:
         st.error(markup.escape_markdown(str(exc)), icon=":material/error:")
+    _confirm_public(engine, user)
     note = st.session_state.get("library-note")
     if note:
         st.caption(markup.escape_markdown(note))
+
+
+def _confirm_public(engine: Engine, user: User) -> None:
+    """Revoking a document's last group makes it public: only after the admin confirms."""
+    pending = st.session_state.get("library-confirm-public")
+    if not pending:
+        return
+    source, groups = pending
+    st.warning(
+        f"Revoking {markup.escape_markdown(groups)} leaves "
+        f"{markup.escape_markdown(source)} with no group: everyone will be able to read it."
+    )
+    yes, no = st.columns(2)
+    if yes.button("Revoke and make public", key="library-revoke-public", type="primary"):
+        try:
+            now = engine.admin.revoke(user, source, groups, public=True)  # audited
+            st.session_state["library-note"] = f"{source}: {', '.join(now) or 'everyone'}"
+        except MsragError as exc:
+            st.session_state["library-note"] = str(exc)
+        st.session_state["library-confirm-public"] = None
+        st.rerun()
+    if no.button("Cancel", key="library-revoke-cancel"):
+        st.session_state["library-confirm-public"] = None
+        st.rerun()
 
 
 def audit_panel(engine: Engine, user: User) -> None:

@@ -164,12 +164,24 @@ def docs_grant(sources: SourcesArgument, groups: GroupsOption) -> None:
 
 
 @docs_app.command("revoke")
-def docs_revoke(sources: SourcesArgument, groups: GroupsOption) -> None:
-    """Stop GROUPS from seeing these documents; with no group left, everyone may see them."""
-    _change_groups(sources, groups, grant=False)
+def docs_revoke(
+    sources: SourcesArgument,
+    groups: GroupsOption,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Allow revoking a document's last group, which makes it public (everyone may "
+            "see it). Without it such a revoke is refused.",
+        ),
+    ] = False,
+) -> None:
+    """Stop GROUPS from seeing these documents. Revoking a document's last group makes it
+    public, so that needs --public (refused otherwise)."""
+    _change_groups(sources, groups, grant=False, public=public)
 
 
-def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
+def _change_groups(sources: list[str], groups: str, *, grant: bool, public: bool = False) -> None:
     from retrieval.access import group_names
 
     settings = load_settings()
@@ -177,5 +189,8 @@ def _change_groups(sources: list[str], groups: str, *, grant: bool) -> None:
         names = group_names(groups)  # a bad name stops the command before any document changes
         admin, who = _admin(settings, retriever), operator()
         for source in sources:
-            now = (admin.grant if grant else admin.revoke)(who, source, names)
+            if grant:
+                now = admin.grant(who, source, names)
+            else:
+                now = admin.revoke(who, source, names, public=public)
             out.print(f"{source}: {', '.join(now) or 'everyone'}")

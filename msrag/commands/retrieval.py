@@ -32,7 +32,7 @@ from msrag.console import (
     user_errors,
 )
 from retrieval.access import payload_groups
-from retrieval.errors import EXIT_OK, EXIT_PARTIAL
+from retrieval.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from retrieval.ingest.footprint import estimate
 from retrieval.modes import MODE_SPECS, MODES
 
@@ -113,10 +113,20 @@ def ingest(
     groups: Annotated[
         str | None,
         typer.Option(
-            help="Only these groups may see the files (comma-separated, e.g. hr,legal). Default: "
-            "a folder's .msrag-groups file, else what the store records, else everyone."
+            help="Only these groups may see the files (comma-separated, e.g. hr,legal). Default "
+            "(also for an empty value): a folder's .msrag-groups file, else the groups the store "
+            "records for the file (changed or not), else everyone (a new file). Never widens: "
+            "use --public or `msrag docs revoke --public`."
         ),
     ] = None,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Everyone may see the files, even ones the store records as restricted "
+            "(audited). Not with --groups.",
+        ),
+    ] = False,
 ) -> None:
     """Add documents to the store: load → chunk → encode → upsert, with a progress bar.
 
@@ -128,6 +138,9 @@ def ingest(
     from teams.audit import AuditLog
     from teams.identity import User
 
+    if public and groups is not None:
+        err.print("Give --groups or --public, not both: --public means everyone.")
+        raise typer.Exit(EXIT_USAGE)
     settings = load_settings()
     started = time.perf_counter()
     with user_errors(), opened_retriever(settings) as retriever:
@@ -135,9 +148,11 @@ def ingest(
         admin = Admin(
             retriever.store, retriever.encoders, settings, AuditLog.from_settings(settings)
         )
-        # the local operator, an admin: the service audits each file ingested ('upload') or
-        # pruned ('delete') as `cli:<account>`
-        report = admin.ingest(User(operator_name(), admin=True), paths, groups=groups, prune=prune)
+        # the local operator, an admin: the service audits each file ingested or whose groups
+        # changed ('upload', with its groups now) or pruned ('delete') as `cli:<account>`
+        report = admin.ingest(
+            User(operator_name(), admin=True), paths, groups=groups, public=public, prune=prune
+        )
     table = Table(title="Ingest", show_lines=False)
     # the file and the reason identify a failure: wrapped when narrow, never cut
     table.add_column("file", overflow="fold")

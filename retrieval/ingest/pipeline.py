@@ -58,6 +58,7 @@ class FileResult:
     chunks: int = 0
     reason: str | None = None
     groups: tuple[str, ...] = ()  # who may see it; empty = everyone
+    regrouped: bool = False  # an unchanged file whose stored groups this run changed
 
 
 @dataclass
@@ -121,20 +122,25 @@ def ingest(
     prune: bool = False,
     progress: bool = True,
     groups: Sequence[str] | None = None,
+    public: bool = False,
 ) -> IngestReport:
     """Ingest files and folders (recursively; hidden entries ignored) into `store`.
 
     Unchanged files are skipped, changed ones replace their chunks, bad ones are reported and
     skipped. With `prune`, stored files under `paths` that no longer exist are removed.
 
-    Who may see a file (`retrieval/access.py`): `groups` if given, else the nearest
-    `.msrag-groups` file between the file and the path it was found under, else what the store
-    already records for it (re-ingesting never makes a restricted file public), else everyone.
+    Who may see a file (`retrieval/access.py`): everyone with `public`; `groups` if given (empty
+    groups are *no groups given*, never "everyone"), else the nearest `.msrag-groups` file
+    between the file and the path it was found under, else what the store already records for
+    it, for an unchanged or a changed file alike (re-ingesting never makes a restricted file
+    public), else everyone (a new file).
     A file whose groups change but whose text does not gets a payload update, not re-encoding.
     """
     start = time.perf_counter()
     roots = [Path(p) for p in paths]
-    explicit = None if groups is None else group_names(groups)
+    named = None if groups is None else group_names(groups)
+    # only `public` widens: empty groups mean "none given", so stored ones are kept
+    explicit = () if public else (named or None)
     report = IngestReport()
     files, missing = _discover(roots, report.files)
     stored = _stored_versions(store)
@@ -144,9 +150,11 @@ def ingest(
     remaining: dict[str, int] = {}  # source → chunks still to write
     results: dict[str, FileResult] = {}
 
-    def settle_groups(source: str, target: tuple[str, ...]) -> None:
+    def settle_groups(source: str, target: tuple[str, ...]) -> bool:
         if stored_access.get(source, {target}) != {target}:
             store.set_groups(Filter(must={"source": source}), target)
+            return True
+        return False
 
     def finalize(source: str, file_hash: str) -> None:
         # Visible from here on; the old version goes after, so search never lacks the file.
@@ -182,7 +190,7 @@ def ingest(
                     )
                 if len(versions) > 1:  # a run stopped between writing this version and cleaning up
                     _delete_other_versions(store, source, file_hash)
-                settle_groups(source, result.groups)
+                result.regrouped = settle_groups(source, result.groups)
                 continue
             doc = load(path, data=data)
             chunks = with_document_facts(

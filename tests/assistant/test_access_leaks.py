@@ -219,9 +219,10 @@ class TestCommandLine:
             for h in self.search("holiday", "--as", "carol@example.com")
         }
         assert folders == {"public", "hr", "legal"}
-        result = self.runner.invoke(
-            app, ["docs", "revoke", "docs/hr/bands.md", "--groups", "legal,hr"]
-        )
+        revoke = ["docs", "revoke", "docs/hr/bands.md", "--groups", "legal,hr"]
+        result = self.runner.invoke(app, revoke)  # its last groups: public only with --public
+        assert result.exit_code == 2 and "--public" in result.output, result.output
+        result = self.runner.invoke(app, [*revoke, "--public"])
         assert result.exit_code == 0 and "everyone" in result.output
         folders = {
             Path(h["source"]).parent.name

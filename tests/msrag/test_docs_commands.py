@@ -63,7 +63,10 @@ def test_changes_are_audited_as_the_operator(project: Path) -> None:
     result = runner.invoke(app, ["docs", "grant", PLANTS, TEA, "--groups", "hr"])
     assert result.exit_code == EXIT_OK, result.output
     assert f"{PLANTS}: hr" in result.output and f"{TEA}: hr" in result.output
+    # its last group: it would become public, so only with --public
     result = runner.invoke(app, ["docs", "revoke", PLANTS, "--groups", "hr"])
+    assert result.exit_code == EXIT_USAGE and "confirm with --public" in result.output
+    result = runner.invoke(app, ["docs", "revoke", PLANTS, "--groups", "hr", "--public"])
     assert result.exit_code == EXIT_OK and f"{PLANTS}: everyone" in result.output
 
     result = runner.invoke(app, ["docs", "delete", TEA], input="n\n")

@@ -203,5 +203,5 @@ class TestFailClosed:
     ) -> None:
         admin.grant(ALICE, PLANTS, "hr")
         admin.audit.path.rename(tmp_path / "moved-aside.db")
-        assert admin.revoke(ALICE, PLANTS, "hr") == ()
+        assert admin.revoke(ALICE, PLANTS, "hr", public=True) == ()
         assert [e.action for e in admin.audit.entries()] == ["revoke"]
