@@ -159,6 +159,35 @@ class TestFeedback:
         assert store.rated("down", since=future) == []
         assert len(store.rated("down", since=datetime.now(UTC) - timedelta(days=1))) == 1
 
+    def test_rated_by_everyone_names_each_user_and_reads_one_by_key_or_bare_name(
+        self, tmp_path: Path
+    ) -> None:
+        db = tmp_path / "c.db"
+        for user in ("local", "header:alice@x", "oidc:bob@y", "header:a_b"):
+            with ConversationStore(db, user_id=user) as own:
+                first = own.add_turn(None, sample_answer(f"q {user}"), top_k=5, model_label="m")
+                bad = own.add_turn(
+                    first.conversation_id, sample_answer(f"bad {user}"), top_k=5, model_label="m"
+                )
+                own.set_feedback(bad.id, "down")
+        before = db.read_bytes()
+        with ConversationStore(db) as store:
+            every = store.rated_by_everyone("down")
+            assert [(r.user_id, r.turn.question) for r in every] == [
+                (u, f"bad {u}") for u in ("local", "header:alice@x", "oidc:bob@y", "header:a_b")
+            ]
+            assert all([t.question for t in r.earlier] == [f"q {r.user_id}"] for r in every)
+            assert [r.user_id for r in store.rated_by_everyone("down", user="header:alice@x")] == [
+                "header:alice@x"
+            ]
+            assert [r.user_id for r in store.rated_by_everyone("down", user="bob@y")] == [
+                "oidc:bob@y"
+            ]
+            assert store.rated_by_everyone("down", user="a%") == []  # LIKE wildcards escaped
+            assert store.rated_by_everyone("down", user="aXb") == []
+            assert store.rated_by_everyone("up") == []
+        assert db.read_bytes() == before  # read-only
+
 
 # --- faults: the file is never changed, the message is one sentence ------------------------------
 
