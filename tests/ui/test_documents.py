@@ -133,6 +133,38 @@ class TestLibrary:
         [entry] = [e for e in _audit(page) if e.action == "reingest"]
         assert (entry.user, entry.detail, entry.groups) == ("local", source, ())
 
+    def test_revoking_the_last_group_asks_first(self, page: Path) -> None:
+        at = _documents()
+        source = at.selectbox(key="doc-open").options[0]
+        at.selectbox(key="doc-open").set_value(source).run()
+        at.text_input(key="doc-groups").set_value("hr").run()
+        at.button(key="doc-grant").click().run()
+        at.button(key="doc-revoke").click().run()  # hr is its last group: nothing yet, a question
+        warned = " ".join(html.unescape(w.value) for w in at.warning)
+        assert "everyone will be able to read it" in warned, warned
+        assert [e.action for e in _audit(page)][:1] == ["grant"]  # no revoke recorded
+        at.button(key="doc-revoke-cancel").click().run()
+        assert not at.warning
+        at.button(key="doc-revoke").click().run()
+        at.button(key="doc-revoke-public").click().run()
+        said = " ".join(html.unescape(i.value) for i in at.info)
+        assert f"{source}: for everyone" in said, said
+        [revoke, grant] = [e for e in _audit(page) if e.action in ("grant", "revoke")]
+        assert (revoke.action, revoke.groups, grant.groups) == ("revoke", (), ("hr",))
+
+    def test_the_sidebar_library_asks_before_the_last_revoke(self, page: Path) -> None:
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+        source = at.selectbox(key="library-source").value
+        at.text_input(key="library-groups").set_value("hr").run()
+        at.button(key="library-grant").click().run()
+        at.button(key="library-revoke").click().run()
+        warned = " ".join(html.unescape(w.value) for w in at.warning)
+        assert "everyone will be able to read it" in warned, warned
+        assert [e.action for e in _audit(page)][:1] == ["grant"]
+        at.button(key="library-revoke-public").click().run()
+        assert f"{source}: everyone" in " ".join(html.unescape(c.value) for c in at.caption)
+        assert [e.action for e in _audit(page)][:2] == ["revoke", "grant"]
+
 
 class TestUpload:
     def test_files_are_ingested_with_a_result_per_file_and_become_answerable(self, page) -> None:
