@@ -40,6 +40,7 @@ from assistant.errors import AssistantError
 from assistant.types import Answer, Source, Timings
 from retrieval.errors import EXIT_UPSTREAM, EXIT_USAGE
 from retrieval.types import Passage
+from teams.audit import file_identity
 
 SCHEMA_VERSION = 1
 TITLE_CHARS = 80  # a title made from the first question is cut here (an edited one is kept whole)
@@ -204,7 +205,7 @@ class ConversationStore:
         except sqlite3.Error as exc:
             self._db.close()
             raise self._translate(exc, "opened") from exc
-        self._identity = _identity(self.path)
+        self._identity = file_identity(self.path)
         self._adopt_legacy_rows()
 
     def _adopt_legacy_rows(self) -> None:
@@ -227,7 +228,7 @@ class ConversationStore:
     def is_current(self) -> bool:
         """False when the file was deleted or replaced since it was opened (writes would go to
         a file nobody sees): reopen the store then."""
-        return self._identity is not None and _identity(self.path) == self._identity
+        return self._identity is not None and file_identity(self.path) == self._identity
 
     # --- schema --------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -624,14 +625,6 @@ def _owned(db: sqlite3.Connection, conversation_id: int, user_id: str) -> bool:
         "SELECT 1 FROM conversations WHERE id = ? AND user_id = ?", (conversation_id, user_id)
     ).fetchone()
     return row is not None
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
 
 
 def _statements(script: str) -> list[str]:

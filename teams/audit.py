@@ -96,7 +96,7 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=10)
         try:
-            if self._ready is None or _identity(self.path) != self._ready:
+            if self._ready is None or file_identity(self.path) != self._ready:
                 self._ensure(db)
         except BaseException:
             db.close()
@@ -105,7 +105,7 @@ class AuditLog:
 
     def _ensure(self, db: sqlite3.Connection) -> None:
         db.executescript(_SCHEMA)
-        self._ready = _identity(self.path)
+        self._ready = file_identity(self.path)
 
     def require_writable(self) -> None:
         """Raise `AuditUnavailableError` unless an entry can be written now (the table exists
@@ -214,7 +214,9 @@ class AuditLog:
         ]
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, or None when there is none: tells a database file
+    replaced or moved aside under a running app from the one it opened."""
     try:
         stat = path.stat()
     except OSError:
