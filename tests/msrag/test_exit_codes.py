@@ -184,7 +184,9 @@ class TestDocumentCommands:
 
     def test_grant_and_revoke(self, no_qdrant: dict[str, str]) -> None:
         assert run(["docs", "grant", ADA, "--groups", "hr"]) == EXIT_OK
-        assert run(["docs", "revoke", ADA, "--groups", "hr"]) == EXIT_OK
+        # its last group: making it public needs --public (a usage error without it)
+        assert run(["docs", "revoke", ADA, "--groups", "hr"]) == EXIT_USAGE
+        assert run(["docs", "revoke", ADA, "--groups", "hr", "--public"]) == EXIT_OK
         assert run(["docs", "grant", "docs/no_such.md", "--groups", "hr"]) == EXIT_USAGE
         assert run(["docs", "grant", ADA, "--groups", "h/r"]) == EXIT_USAGE  # not a group name
         assert run(["docs", "grant", ADA, "--groups", "hr"], env=BAD_SETTING) == EXIT_USAGE
